@@ -1,0 +1,25 @@
+# `make demo` and `make test` each work on a fresh clone: they create (or refresh, when
+# pyproject.toml changed) the virtual environment in .venv, install the package, then run.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml examples/plugin-template/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' -e examples/plugin-template
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/compare_initializers.py
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
