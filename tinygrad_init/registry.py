@@ -138,8 +138,8 @@ class PluginRegistry:
                     "the package metadata of tinygrad-init is missing, so its built-in plugins "
                     "cannot be found: install the package with `pip install -e .` "
                     "(and again after adding an entry point)")
-            if _env_flag(self.env, "TINYGRAD_INIT_DISABLE_PLUGIN_AUTOLOAD"):
-                eps = [ep for ep in eps if _norm_dist(_dist_of(ep)[0]) == DISTRIBUTION]
+        if _env_flag(self.env, "TINYGRAD_INIT_DISABLE_PLUGIN_AUTOLOAD"):
+            eps = [ep for ep in eps if _norm_dist(_dist_of(ep)[0]) == DISTRIBUTION]
         return sorted(eps, key=lambda ep: (ep.name, _dist_of(ep)[0], ep.value))
 
     def load(self) -> "PluginRegistry":

@@ -1,0 +1,148 @@
+"""The rich console logger (a callback): progress, epoch metrics, diagnostics, summary.
+
+Registers ``rich_logger(console=None, diagnostics=True, progress=None, every=1)``:
+
+- a live progress bar per epoch with steps/s, ETA, the current loss and lr
+  (only when the console is a terminal — CI logs stay readable; ``progress=True``
+  or ``False`` forces it);
+- one line per epoch (every ``every`` epochs and the last) with train/val metrics,
+  the lr and the time;
+- with diagnostics (``Trainer(diagnostics=True)``), a per-layer table each epoch:
+  activation mean/std, the fraction of dead ReLU units, gradient norm and
+  update-to-weight ratio, flagged red where gradients vanish (< 1e-7) or explode
+  (> 1e3), where more than half the ReLUs are dead, or where the update ratio
+  leaves the usual 1e-4 .. 1e-1 band;
+- a summary table at the end with every epoch, the best validation epoch and why
+  training stopped.
+
+``console`` is a ``rich.console.Console``; pass one writing to a ``StringIO`` in tests.
+"""
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn)
+from rich.table import Table
+
+from tinygrad_init import hookimpl
+from tinygrad_init.validation import integer
+
+METRIC_ORDER = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "time")
+
+
+def fmt(key, value):
+    if value is None:
+        return "-"
+    if key == "time":
+        return f"{value:.2f}s"
+    if key.endswith("acc"):
+        return f"{value:.4f}"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+class RichLogger:
+    name = "rich_logger"
+
+    def __init__(self, console=None, diagnostics: bool = True, progress: bool | None = None, every: int = 1):
+        self.console = console if console is not None else Console()
+        self.show_diagnostics = bool(diagnostics)
+        self.show_progress = progress
+        self.every = integer(self.name, "every", every, minimum=1)
+        self._progress = None
+        self._task = None
+        self._diag = None
+        self._epochs = 0
+        self._t0 = 0.0
+
+    @hookimpl
+    def tinygrad_init_train_start(self, trainer, history, epochs):
+        self._epochs = epochs
+        self._t0 = time.perf_counter()
+        n = sum(p.data.size for p in trainer.model.parameters())
+        resumed = f", resuming after epoch {len(history)}" if len(history) else ""
+        self.console.print(f"[bold]training[/] {type(trainer.model).__name__} ({n:,} parameters) with "
+                           f"{trainer.optimizer.name}, loss {trainer.loss_name}, {epochs} epochs{resumed}")
+        show = self.console.is_terminal if self.show_progress is None else self.show_progress
+        if show:
+            self._progress = Progress(
+                TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]:.1f} steps/s"), TimeRemainingColumn(),
+                TextColumn("loss {task.fields[loss]:.4g}  lr {task.fields[lr]:.3g}"),
+                console=self.console, transient=True)
+            self._progress.start()
+
+    @hookimpl
+    def tinygrad_init_epoch_start(self, epoch, num_steps):
+        if self._progress is not None:
+            if self._task is not None:
+                self._progress.remove_task(self._task)
+            self._task = self._progress.add_task("", total=num_steps, epoch=f"{epoch + 1}/{self._epochs}",
+                                                 rate=0.0, loss=float("nan"), lr=float("nan"))
+            self._start = time.perf_counter()
+            self._steps = 0
+
+    @hookimpl
+    def tinygrad_init_step_end(self, logs):
+        if "diagnostics" in logs:
+            self._diag = logs["diagnostics"]
+        if self._progress is not None and self._task is not None:
+            self._steps += 1
+            rate = self._steps / max(time.perf_counter() - self._start, 1e-9)
+            self._progress.update(self._task, advance=1, rate=rate, loss=logs["loss"], lr=logs["lr"])
+
+    @hookimpl
+    def tinygrad_init_epoch_end(self, epoch, logs):
+        if (epoch + 1) % self.every == 0 or epoch + 1 == self._epochs:
+            parts = [f"{k} {fmt(k, logs[k])}" for k in METRIC_ORDER if k in logs]
+            self.console.print(f"epoch {epoch + 1:>3}/{self._epochs}  " + "  ".join(parts))
+        if self.show_diagnostics and self._diag is not None:
+            self.console.print(self.diagnostics_table(self._diag, epoch))
+            self._diag = None
+
+    @staticmethod
+    def diagnostics_table(diag, epoch) -> Table:
+        table = Table(title=f"diagnostics, epoch {epoch + 1}", title_justify="left")
+        for col in ("layer", "act mean", "act std", "dead", "param", "grad norm", "update/weight"):
+            table.add_column(col, justify="left" if col in ("layer", "param") else "right")
+        for name, a in diag.get("activations", {}).items():
+            dead = a.get("dead")
+            dead_s = "-" if dead is None else (f"[red]{dead:.0%}[/]" if dead > 0.5 else f"{dead:.0%}")
+            table.add_row(f"{name} ({a['layer']})", f"{a['mean']:.3g}", f"{a['std']:.3g}", dead_s, "", "", "")
+        for name, p in diag.get("params", {}).items():
+            g, r = p["grad_norm"], p["update_ratio"]
+            g_s = f"[red]{g:.2e}[/]" if g < 1e-7 or g > 1e3 else f"{g:.2e}"
+            r_s = f"[red]{r:.2e}[/]" if not 1e-4 <= r <= 1e-1 else f"{r:.2e}"
+            table.add_row("", "", "", "", name, g_s, r_s)
+        return table
+
+    @hookimpl
+    def tinygrad_init_train_end(self, trainer, history):
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+            self._task = None
+        if len(history):
+            table = Table(title="summary", title_justify="left")
+            keys = [k for k in ("epoch",) + METRIC_ORDER if k in history.last]
+            for k in keys:
+                table.add_column(k, justify="right")
+            for e in history.epochs:
+                table.add_row(*[fmt(k, e.get(k)) for k in keys])
+            self.console.print(table)
+            if "val_loss" in history:
+                vals = history["val_loss"]
+                best = min(range(len(vals)), key=vals.__getitem__)
+                acc = history.epochs[best].get("val_acc")
+                self.console.print(f"best val_loss {vals[best]:.4g} at epoch {best + 1}"
+                                   + (f" (val_acc {acc:.4f})" if acc is not None else ""))
+        elapsed = time.perf_counter() - self._t0
+        if history.stop_reason:
+            color = "yellow" if history.stop_reason.startswith("early stopping") else "red"
+            self.console.print(f"[{color}]{history.stop_reason}[/]")
+        self.console.print(f"done in {elapsed:.1f}s")
+
+
+@hookimpl
+def tinygrad_init_add_callbacks():
+    return {"rich_logger": RichLogger}
