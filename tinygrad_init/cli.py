@@ -25,6 +25,7 @@ def _plugins(args: argparse.Namespace, console) -> int:
             "status": i.status, "error": i.error, "components": i.components, "hooks": i.hooks}
             for i in infos]))
     else:
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table(title="tinygrad_init plugins", show_lines=False)
@@ -37,9 +38,11 @@ def _plugins(args: argparse.Namespace, console) -> int:
                     h.removeprefix("tinygrad_init_") for h in i.hooks)]))
             status = {"loaded": "[green]loaded[/]", "blocked": "[yellow]blocked[/]"}.get(i.status, "[red]failed[/]")
             if i.error:
-                comps = "\n".join(filter(None, [comps, f"[red]{i.error}[/]"]))
+                comps = "\n".join(filter(None, [escape(comps), f"[red]{escape(i.error)}[/]"]))
                 status = "[red]failed[/]" if i.status == "failed" else status + " [red](conflict)[/]"
-            table.add_row(i.id, i.version, status, comps)
+            else:
+                comps = escape(comps)
+            table.add_row(escape(i.id), escape(i.version), status, comps)
         console.print(table)
         n = {s: sum(i.status == s for i in infos) for s in ("loaded", "failed", "blocked")}
         console.print(f"{n['loaded']} loaded, {n['failed']} failed, {n['blocked']} blocked"

@@ -1,0 +1,55 @@
+"""Cost curves to PNG (needs the optional ``plot`` extra: ``pip install 'tinygrad-init[plot]'``)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("plotting needs matplotlib: install the 'plot' extra "
+                          "(pip install 'tinygrad-init[plot]')") from None
+    matplotlib.use("Agg")  # files only, no display needed
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def available() -> bool:
+    """Whether matplotlib is installed (the examples skip their plots when it is not)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def plot_curves(curves: Mapping[str, Sequence[float]], path: str | Path, *, title: str = "",
+                xlabel: str = "epoch", ylabel: str = "cost", logy: bool = False,
+                x: Sequence[float] | None = None) -> Path:
+    """Draw one line per entry of ``curves`` and save the figure as a PNG at ``path``."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    try:
+        for label, ys in curves.items():
+            xs = list(x) if x is not None else list(range(1, len(ys) + 1))
+            ax.plot(xs[:len(ys)], list(ys), label=label, marker="o" if len(ys) < 25 else None, ms=3)
+        ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+        if logy:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        path = Path(path)
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def plot_histories(histories: Mapping[str, Any], path: str | Path, metric: str = "train_loss",
+                   **kw: Any) -> Path:
+    """``plot_curves`` of one metric of several ``History`` objects."""
+    return plot_curves({k: h[metric] for k, h in histories.items()}, path,
+                       ylabel=kw.pop("ylabel", metric), **kw)
