@@ -1,0 +1,129 @@
+"""The command line: plugins listing, --help everywhere, train configs and their errors."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from tinygrad_init.cli import build_parser, main
+from tinygrad_init.experiment import ConfigError, load_config
+
+ROOT = Path(__file__).parents[1]
+
+
+def run_cli(args, monkeypatch=None, env=None):
+    console = Console(width=200, force_terminal=False)
+    if env:
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+    with console.capture() as cap:
+        code = main(args, console=console)
+    return code, cap.get()
+
+
+def test_help_on_every_subcommand():
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert set(sub.choices) == {"plugins", "demo", "train", "search"}
+    for name in sub.choices:
+        res = subprocess.run([sys.executable, "-m", "tinygrad_init", name, "--help"],
+                             capture_output=True, text=True)
+        assert res.returncode == 0 and "usage: tinygrad-init" in res.stdout, name
+
+
+def test_console_script_and_module_agree():
+    exe = Path(sys.executable).with_name("tinygrad-init")
+    a = subprocess.run([str(exe), "plugins", "--json"], capture_output=True, text=True)
+    b = subprocess.run([sys.executable, "-m", "tinygrad_init", "plugins", "--json"], capture_output=True, text=True)
+    assert a.returncode == b.returncode == 0 and a.stdout == b.stdout and '"status": "loaded"' in a.stdout
+
+
+def test_a_broken_plugin_is_listed_in_red_and_fails_only_in_strict_mode(monkeypatch, tmp_path):
+    """A broken entry point, installed through real metadata (a .dist-info on sys.path)."""
+    dist = tmp_path / "broken_dist-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-dist\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[tinygrad_init.plugins]\nbroken = no_such_module_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, out = run_cli(["plugins"])
+    assert code == 0
+    assert "broken-dist[broken]" in out and "failed" in out and "ModuleNotFoundError" in out
+    assert "tinygrad-init[optim_adam]" in out  # everything else still listed
+    code, out = run_cli(["plugins", "--strict"])
+    assert code == 1
+    code, _ = run_cli(["plugins"], monkeypatch, {"TINYGRAD_INIT_STRICT_PLUGINS": "1"})
+    assert code == 1
+
+
+CONFIG = """
+[data]
+name = "moons"
+n_samples = 120
+[model]
+layers = [{type = "linear", out = 16}, {type = "relu"}, {type = "linear", out = 2}]
+weight_init = "kaiming_normal"
+[optimizer]
+name = "adam"
+lr = 0.01
+[train]
+epochs = 3
+batch_size = 16
+[output]
+loggers = []
+"""
+
+
+def write(tmp_path, text=CONFIG):
+    p = tmp_path / "exp.toml"
+    p.write_text(text)
+    return p
+
+
+def test_train_runs_a_config_with_overrides_and_checkpoints(tmp_path):
+    cfg = write(tmp_path, CONFIG.replace("loggers = []", f'loggers = ["rich_logger"]\ndir = "{tmp_path / "run"}"'))
+    code, out = run_cli(["train", str(cfg), "--set", "train.epochs=2", "--set", "model.layers.0.out=8", "--json"])
+    assert code == 0, out
+    assert '"epochs": 2' in out and "epoch   2/2" in out
+    assert (tmp_path / "run" / "checkpoint.npz").exists()
+    resume = ["--resume", str(tmp_path / "run" / "checkpoint.npz")]
+    code, out = run_cli(["train", str(cfg), "--set", "train.epochs=4", "--json", *resume])
+    assert code == 1 and "is from another model" in out  # without the same layer override
+    code, out = run_cli(["train", str(cfg), "--set", "train.epochs=4", "--set", "model.layers.0.out=8",
+                         "--json", *resume])
+    assert code == 0 and '"epochs": 4' in out and "resuming after epoch 2" in out
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.epochs='ten'", "config field 'train.epochs': 'ten' is invalid; must be an integer"),
+    ("train.epochs=0", "'train.epochs': 0 is invalid; must be an integer >= 1"),
+    ("data.name='mnist'", "'data.name': 'mnist' is invalid; allowed: digits, moons, spirals, blobs, idx"),
+    ("train.epoch=3", "'train.epoch': 3 is invalid; the fields of [train] are: epochs"),
+    ("model.layers.1.type='relu6'", "'model.layers.1'"),
+    ("data.val_fraction=1.5", "'data.val_fraction': 1.5 is invalid; must be between 0 and 1"),
+    ("schedule.unit='batch'", "allowed: epoch, step"),
+    ("trian.epochs=3", "(did you mean 'train'?)"),
+])
+def test_config_errors_name_field_value_and_allowed(tmp_path, override, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path), [override])
+    assert message in str(info.value)
+
+
+def test_unknown_components_and_hyperparameters_are_named(tmp_path):
+    code, out = run_cli(["train", str(write(tmp_path)), "--set", "optimizer.name='adamm'"])
+    assert code == 1 and "unknown optimizer 'adamm'; did you mean 'adam'?" in out
+    code, out = run_cli(["train", str(write(tmp_path)), "--set", "optimizer.betas1=0.5"])
+    assert code == 1 and "unknown hyperparameter 'betas1'" in out
+    code, out = run_cli(["train", str(tmp_path / "missing.toml")])
+    assert code == 1 and "does not exist" in out
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[data\nname=1")
+    code, out = run_cli(["train", str(bad)])
+    assert code == 1 and "not valid TOML" in out
+
+
+def test_every_example_config_is_valid():
+    configs = sorted((ROOT / "examples" / "configs").glob("*.toml"))
+    assert configs
+    for path in configs:
+        load_config(path)
