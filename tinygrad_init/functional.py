@@ -1,0 +1,255 @@
+"""Losses, penalties, metrics and functional forms of layers (``tgi.F``).
+
+Losses take Tensors (or arrays) and return a Tensor; ``reduction`` is ``"mean"`` (default),
+``"sum"`` or ``"none"``, as in PyTorch. Targets are data: they never receive a gradient.
+
+============================================  ============================================
+``cross_entropy(z, t)``                        ``-log_softmax(z)[i, t_i]``, ``z`` (N, C)
+``binary_cross_entropy_with_logits(x, y)``     ``max(x, 0) - x*y + log(1 + exp(-|x|))``
+``mse_loss(x, y)``                             ``(x - y)**2``
+``l1_loss(x, y)``                              ``|x - y|``
+``l1_penalty(params)``                         ``sum_p sum |p|``
+``l2_penalty(params)``                         ``sum_p sum p**2``  (no 1/2, see below)
+============================================  ============================================
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+from .tensor import Tensor
+
+__all__ = ["cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss",
+           "l1_penalty", "l2_penalty", "accuracy", "conv2d", "max_pool2d", "avg_pool2d",
+           "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _t(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _data(x: Any) -> np.ndarray:
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+def _reduce(fn: str, loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{fn}: reduction={reduction!r} is invalid: must be one of "
+                     + ", ".join(repr(r) for r in _REDUCTIONS))
+
+
+def _same_shape(fn: str, a: Any, b: np.ndarray, an: str = "input", bn: str = "target") -> None:
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(f"{fn}: {an} shape {tuple(a.shape)} and {bn} shape {tuple(b.shape)} "
+                         "differ (no broadcasting: pass matching shapes)")
+
+
+def _class_targets(fn: str, targets: Any, n: int, num_classes: int) -> np.ndarray:
+    t = _data(targets)
+    if t.shape != (n,):
+        raise ValueError(f"{fn}: targets shape {t.shape} does not match logits: expected ({n},) "
+                         f"class indices for logits of {n} rows")
+    if t.dtype.kind == "f":
+        bad = ~np.isfinite(t) | (t != np.round(np.nan_to_num(t)))
+        if bad.any():
+            raise ValueError(f"{fn}: target {t[bad][0].item()!r} is not an integer class index "
+                             f"(num_classes={num_classes})")
+    elif t.dtype.kind not in "iub":
+        raise ValueError(f"{fn}: targets of dtype {t.dtype} are not integer class indices")
+    t = t.astype(np.int64)
+    out = (t < 0) | (t >= num_classes)
+    if out.any():
+        raise ValueError(f"{fn}: target {int(t[out][0])} is out of range for "
+                         f"num_classes={num_classes} (valid: 0..{num_classes - 1})")
+    return t
+
+
+def cross_entropy(logits: Any, targets: Any, reduction: str = "mean") -> Tensor:
+    """Softmax cross-entropy from raw logits and integer class targets (PyTorch's
+    ``F.cross_entropy`` without weights/label smoothing).
+
+    ``loss_i = -log_softmax(logits)[i, t_i] = logsumexp(logits_i) - logits[i, t_i]``, computed
+    with the max subtracted first, so logits of any magnitude (1e4, -1e4) stay finite.
+
+    :param logits: Tensor ``(N, C)``.
+    :param targets: ``(N,)`` integer class indices in ``0..C-1`` (integral floats accepted).
+    :raises ValueError: a target out of range or not an integer (naming the value and C), or a
+        shape mismatch (naming both shapes).
+    """
+    fn = "cross_entropy"
+    logits = _t(logits)
+    if logits.ndim != 2:
+        raise ValueError(f"{fn}: logits shape {tuple(logits.shape)} is not (N, num_classes)")
+    n, c = logits.shape
+    t = _class_targets(fn, targets, n, c)
+    onehot = np.zeros((n, c), dtype=logits.dtype)
+    onehot[np.arange(n), t] = 1
+    # multiplying by a one-hot mask selects -log p[t] and keeps the engine's gradient exact
+    loss = -(logits.log_softmax(axis=1) * Tensor(onehot)).sum(axis=1)
+    return _reduce(fn, loss, reduction)
+
+
+def binary_cross_entropy_with_logits(logits: Any, targets: Any, reduction: str = "mean") -> Tensor:
+    """Sigmoid + binary cross-entropy in one stable expression (PyTorch's
+    ``F.binary_cross_entropy_with_logits``)::
+
+        loss = max(x, 0) - x*y + log(1 + exp(-|x|))     ( = -y log s(x) - (1-y) log(1-s(x)) )
+
+    ``targets`` ``y`` in ``[0, 1]`` (soft labels allowed), same shape as ``logits``.
+    ``max(x, 0)`` is written ``(x + |x|)/2`` so that the gradient at ``x = 0`` is exactly
+    ``sigmoid(0) - y`` (the kinks of ``max`` and ``|x|`` cancel there).
+    """
+    fn = "binary_cross_entropy_with_logits"
+    x = _t(logits)
+    y = _data(targets)
+    _same_shape(fn, x, y, "logits", "targets")
+    if y.dtype.kind not in "biuf" or np.any((y < 0) | (y > 1)) or not np.isfinite(y).all():
+        raise ValueError(f"{fn}: targets must be numbers in [0, 1]")
+    yt = Tensor(y.astype(x.dtype))
+    ax = x.abs()
+    e = (-ax).exp()
+    # log(1 + e) loses relative precision for tiny e; add the (gradient-free) difference to
+    # np.log1p so the value is exact while the engine differentiates log(1 + e)
+    fix = np.log1p(e.data) - np.log(1.0 + e.data)
+    loss = (x + ax) * 0.5 - x * yt + ((e + 1.0).log() + Tensor(fix.astype(x.dtype)))
+    return _reduce(fn, loss, reduction)
+
+
+def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """``(input - target)**2``, reduced (PyTorch ``F.mse_loss``). Shapes must match."""
+    x = _t(input)
+    y = _data(target)
+    _same_shape("mse_loss", x, y)
+    d = x - Tensor(y.astype(x.dtype))
+    return _reduce("mse_loss", d * d, reduction)
+
+
+def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """``|input - target|``, reduced (PyTorch ``F.l1_loss``). Shapes must match."""
+    x = _t(input)
+    y = _data(target)
+    _same_shape("l1_loss", x, y)
+    return _reduce("l1_loss", (x - Tensor(y.astype(x.dtype))).abs(), reduction)
+
+
+def _params(fn: str, params: Any) -> list[Tensor]:
+    if hasattr(params, "parameters") and callable(params.parameters):
+        params = params.parameters()
+    if isinstance(params, Tensor):
+        params = [params]
+    out = list(params)
+    for i, p in enumerate(out):
+        if not isinstance(p, Tensor):
+            raise TypeError(f"{fn}: item {i} is {type(p).__name__}, not a Tensor/Parameter")
+    return out
+
+
+def l1_penalty(params: Iterable[Tensor] | Any) -> Tensor:
+    """``sum over params of sum |w|`` (Lasso). ``params``: Tensors, or a Module (all its
+    parameters — pass e.g. ``[m.weight for m in layers]`` to leave biases out).
+    Add ``lam * l1_penalty(params)`` to the loss; its gradient is ``lam * sign(w)``."""
+    ps = _params("l1_penalty", params)
+    total = Tensor(np.zeros((), dtype=ps[0].dtype if ps else np.float32))
+    for p in ps:
+        total = total + p.abs().sum()
+    return total
+
+
+def l2_penalty(params: Iterable[Tensor] | Any) -> Tensor:
+    """``sum over params of sum w**2`` — the squared L2 norm, **without** a factor 1/2.
+
+    Its gradient is ``2 w``. Conversions:
+
+    - PyTorch ``SGD(weight_decay=wd)`` adds ``wd * w`` to the gradient, i.e. the penalty
+      ``0.5 * wd * l2_penalty(params)``.
+    - The course form ``(lambda / (2 m)) * ||W||_F^2`` (m = batch size) is
+      ``lambda / (2 * m) * l2_penalty(weights)``.
+
+    ``params``: Tensors, or a Module (all its parameters, biases included).
+    """
+    ps = _params("l2_penalty", params)
+    total = Tensor(np.zeros((), dtype=ps[0].dtype if ps else np.float32))
+    for p in ps:
+        total = total + (p * p).sum()
+    return total
+
+
+def accuracy(logits: Any, targets: Any) -> float:
+    """Fraction of rows whose prediction equals the target, as a Python float.
+
+    ``(N, C)`` logits with ``C >= 2``: prediction ``argmax`` over axis 1 (first on ties).
+    ``(N,)`` or ``(N, 1)`` logits: binary, prediction ``logit > 0``.
+    """
+    z = _data(logits)
+    t = _data(targets).reshape(-1)
+    if z.ndim == 2 and z.shape[1] >= 2:
+        pred = z.argmax(axis=1)
+    elif z.ndim == 1 or (z.ndim == 2 and z.shape[1] == 1):
+        pred = (z.reshape(-1) > 0).astype(np.int64)
+    else:
+        raise ValueError(f"accuracy: logits shape {z.shape} is not (N, C) or (N,)")
+    if len(t) != len(pred):
+        raise ValueError(f"accuracy: logits shape {z.shape} and targets shape "
+                         f"{_data(targets).shape} have different numbers of samples")
+    if len(t) == 0:
+        raise ValueError("accuracy: no samples")
+    return float(np.mean(pred == t))
+
+
+# ---------------------------------------------------------------------- functional layers
+def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1) -> Tensor:
+    """``x.conv2d(weight, bias, stride, padding, dilation)``: NCHW input, weight
+    ``(out_channels, in_channels, kh, kw)``."""
+    return _t(x).conv2d(_t(weight), None if bias is None else _t(bias), stride=stride,
+                        padding=padding, dilation=dilation)
+
+
+def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
+    """``x.max_pool2d(kernel_size, stride, padding)``; stride defaults to kernel_size."""
+    return _t(x).max_pool2d(kernel_size, stride=stride, padding=padding)
+
+
+def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
+    """``x.avg_pool2d(kernel_size, stride, padding)``; stride defaults to kernel_size."""
+    return _t(x).avg_pool2d(kernel_size, stride=stride, padding=padding)
+
+
+def relu(x: Any) -> Tensor:
+    return _t(x).relu()
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
+    return _t(x).leaky_relu(negative_slope)
+
+
+def sigmoid(x: Any) -> Tensor:
+    return _t(x).sigmoid()
+
+
+def tanh(x: Any) -> Tensor:
+    return _t(x).tanh()
+
+
+def softmax(x: Any, axis: int = -1) -> Tensor:
+    return _t(x).softmax(axis=axis)
+
+
+def log_softmax(x: Any, axis: int = -1) -> Tensor:
+    return _t(x).log_softmax(axis=axis)
+
+
+def dropout(x: Any, p: float = 0.5, training: bool = True, rng: Any = None) -> Tensor:
+    """Inverted dropout (see :class:`tinygrad_init.nn.Dropout`); identity if not training."""
+    from .nn import Dropout
+    d = Dropout(p, rng=rng)
+    d.training = training
+    return d(x)

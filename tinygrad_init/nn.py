@@ -1,0 +1,626 @@
+"""Modules and layers: ``Parameter``, ``Module`` and PyTorch-shaped layers.
+
+A ``Module`` finds its parameters by walking its attributes, so a model is written as::
+
+    class MLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(2, 16)
+            self.blocks = [nn.Linear(16, 16) for _ in range(2)]   # lists work too
+            self.out = nn.Linear(16, 2)
+
+        def forward(self, x):
+            x = self.fc1(x).relu()
+            for b in self.blocks:
+                x = b(x).relu()
+            return self.out(x)
+
+Discovery rules (evaluated on every call, so reassigning an attribute is always seen):
+
+- an attribute holding a :class:`Parameter` is a parameter of the module, frozen or not;
+- an attribute holding a :class:`Module` is a child module;
+- lists, tuples and dicts of Parameters / Modules (nested too) are walked, their items named
+  ``attr.index`` / ``attr.key`` (``"blocks.1.weight"``);
+- ``register_buffer(name, array)`` declares a NumPy array attribute a buffer (saved by
+  ``state_dict``, not trained), e.g. BatchNorm's ``running_mean``.
+
+Names follow PyTorch: a module's own parameters (attribute order), then each child's, prefixed
+with the child's name (``"fc1.weight"``, ``"0.bias"`` inside a :class:`Sequential`). A
+parameter or module reachable twice is reported once, under its first name.
+
+Weight layouts follow PyTorch: ``Linear.weight`` is ``(out_features, in_features)``,
+``Conv2d.weight`` is ``(out_channels, in_channels, kh, kw)``.
+"""
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+from typing import Any, Iterator
+
+import numpy as np
+
+from .tensor import Tensor
+
+__all__ = ["Parameter", "Module", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten",
+           "Dropout", "Sequential", "Identity", "ReLU", "LeakyReLU", "Tanh", "Sigmoid",
+           "Softmax", "LoadResult"]
+
+
+class Parameter(Tensor):
+    """A trainable Tensor: what ``Module.parameters()`` collects.
+
+    ``requires_grad`` defaults to True; ``freeze()`` sets it to False (the parameter is still
+    listed by ``parameters()`` and saved by ``state_dict()``, optimizers skip it).
+    """
+
+    def __init__(self, data: Any, requires_grad: bool = True, dtype: Any = None):
+        if isinstance(data, Tensor):
+            data = data.data
+        super().__init__(data, requires_grad=requires_grad, dtype=dtype)
+
+    def __repr__(self) -> str:
+        return (f"Parameter(shape={tuple(self.shape)}, dtype={np.dtype(self.dtype).name}, "
+                f"requires_grad={self.requires_grad})")
+
+
+LoadResult = namedtuple("LoadResult", ["missing_keys", "unexpected_keys"])
+LoadResult.__doc__ = "What ``load_state_dict(strict=False)`` skipped: key lists."
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _walk(name: str, value: Any) -> Iterator[tuple[str, Any]]:
+    # yields (name, Parameter | Module) found in value, not descending into Modules
+    if isinstance(value, (Parameter, Module)):
+        yield name, value
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from _walk(f"{name}.{i}", v)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _walk(f"{name}.{k}", v)
+
+
+class Module:
+    """Base class of layers and models. Subclasses implement ``forward``.
+
+    ``module(x)`` calls ``forward(x)``. ``training`` is True after construction; ``train()`` /
+    ``eval()`` set it on the module and every submodule (Dropout and BatchNorm read it).
+    """
+
+    training: bool = True  # class default, so subclasses that skip super().__init__() work
+
+    def __init__(self) -> None:
+        self.training = True
+        self.__dict__.setdefault("_buffer_names", [])  # register_buffer may have run already
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------------ discovery
+    def _members(self) -> Iterator[tuple[str, Any]]:
+        """Direct Parameters and child Modules, in attribute order (overridable)."""
+        for k, v in vars(self).items():
+            yield from _walk(k, v)
+
+    def _own_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        return ((n, v) for n, v in self._members() if isinstance(v, Parameter))
+
+    def register_buffer(self, name: str, array: Any) -> None:
+        """Declare attribute ``name`` a buffer: state saved by ``state_dict`` but not trained.
+
+        The array is stored as ``self.<name>``; update it in place or reassign the attribute.
+        """
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"{type(self).__name__}.register_buffer: name={name!r} is invalid: "
+                             "must be an identifier")
+        if "_buffer_names" not in vars(self):
+            self._buffer_names = []
+        if name not in self._buffer_names:
+            self._buffer_names.append(name)
+        setattr(self, name, np.asarray(array))
+
+    def _own_buffers(self) -> Iterator[tuple[str, np.ndarray]]:
+        for n in vars(self).get("_buffer_names", ()):
+            v = getattr(self, n, None)
+            if v is not None:
+                yield n, v
+
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        seen: set[int] = set()
+        for n, v in self._members():
+            if isinstance(v, Module) and id(v) not in seen:
+                seen.add(id(v))
+                yield n, v
+
+    def children(self) -> Iterator["Module"]:
+        return (m for _, m in self.named_children())
+
+    def named_modules(self, prefix: str = "", _memo: set[int] | None = None
+                      ) -> Iterator[tuple[str, "Module"]]:
+        """``(name, module)`` for this module (name ``prefix``, "" at the top) and all
+        descendants, depth first."""
+        memo = set() if _memo is None else _memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for n, child in self.named_children():
+            yield from child.named_modules(_join(prefix, n), memo)
+
+    def modules(self) -> Iterator["Module"]:
+        return (m for _, m in self.named_modules())
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """``(name, Parameter)`` pairs, frozen ones included, each parameter once."""
+        seen: set[int] = set()
+        for mname, m in self.named_modules(prefix):
+            for n, p in m._own_parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield _join(mname, n), p
+
+    def parameters(self) -> list[Parameter]:
+        """All parameters (frozen ones included) in ``named_parameters`` order."""
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for mname, m in self.named_modules(prefix):
+            for n, b in m._own_buffers():
+                yield _join(mname, n), b
+
+    def buffers(self) -> list[np.ndarray]:
+        return [b for _, b in self.named_buffers()]
+
+    # ------------------------------------------------------------------ modes
+    def train(self, mode: bool = True) -> "Module":
+        """Set ``training = mode`` on this module and every submodule; returns self."""
+        for m in self.modules():
+            m.training = bool(mode)
+        return self
+
+    def eval(self) -> "Module":
+        """``train(False)``: Dropout becomes the identity, BatchNorm uses running stats."""
+        return self.train(False)
+
+    def freeze(self) -> "Module":
+        """``requires_grad = False`` on every parameter (they get no gradient, optimizers
+        skip them; they stay in ``parameters()`` and ``state_dict()``). Returns self."""
+        for p in self.parameters():
+            p.requires_grad = False
+        return self
+
+    def unfreeze(self) -> "Module":
+        """``requires_grad = True`` on every parameter. Returns self."""
+        for p in self.parameters():
+            p.requires_grad = True
+        return self
+
+    def zero_grad(self) -> None:
+        """Set every parameter's ``.grad`` to None (PyTorch's ``set_to_none=True``)."""
+        for p in self.parameters():
+            p.grad = None
+
+    # ------------------------------------------------------------------ state
+    def _state_targets(self) -> dict[str, tuple[str, Any, str]]:
+        # key -> ("param", Parameter, "") | ("buffer", owner module, attribute name)
+        out: dict[str, tuple[str, Any, str]] = {}
+        seen: set[int] = set()
+        for mname, m in self.named_modules():
+            for n, p in m._own_parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    out[_join(mname, n)] = ("param", p, "")
+            for n, _ in m._own_buffers():
+                out[_join(mname, n)] = ("buffer", m, n)
+        return out
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """``{name: array}`` of every parameter and buffer: copies, NumPy arrays only (so
+        ``np.savez(path, **model.state_dict())`` and ``np.load(..., allow_pickle=False)``
+        round-trip). Order: each module's parameters, then its buffers, then its children's."""
+        sd = {}
+        for key, (kind, obj, attr) in self._state_targets().items():
+            arr = obj.data if kind == "param" else getattr(obj, attr)
+            sd[key] = np.array(arr, copy=True)
+        return sd
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True) -> LoadResult:
+        """Copy arrays from ``state_dict`` into the parameters and buffers, in place.
+
+        All or nothing: every key, shape and value is checked first; on any error nothing has
+        changed. Values are cast to the dtype of the parameter/buffer they replace.
+
+        :param strict: a key of the model missing from ``state_dict`` or a key of
+            ``state_dict`` the model does not have is an error (``KeyError`` naming the
+            keys); with ``strict=False`` both are skipped and returned.
+        :raises ValueError: a shape mismatch (naming the key and both shapes) — also with
+            ``strict=False`` — or a value that is not numeric.
+        :returns: ``LoadResult(missing_keys, unexpected_keys)``.
+        """
+        who = f"{type(self).__name__}.load_state_dict"
+        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
+            raise TypeError(f"{who}: expected a mapping of name -> array, got "
+                            f"{type(state_dict).__name__}")
+        targets = self._state_targets()
+        missing = [k for k in targets if k not in state_dict]
+        unexpected = [k for k in state_dict.keys() if k not in targets]
+        if strict and (missing or unexpected):
+            parts = []
+            if missing:
+                parts.append("missing keys: " + ", ".join(repr(k) for k in missing))
+            if unexpected:
+                parts.append("unexpected keys: " + ", ".join(repr(k) for k in unexpected))
+            raise KeyError(f"{who}: " + "; ".join(parts) + " (nothing was loaded)")
+        staged = []
+        for key, (kind, obj, attr) in targets.items():
+            if key not in state_dict:
+                continue
+            cur = obj.data if kind == "param" else getattr(obj, attr)
+            val = state_dict[key]
+            val = val.data if isinstance(val, Tensor) else val
+            try:
+                val = np.asarray(val)
+                if val.dtype.kind not in "biuf":
+                    raise TypeError
+                new = val.astype(cur.dtype, copy=True)
+            except (TypeError, ValueError):
+                raise ValueError(f"{who}: {key!r}: value of type {type(state_dict[key]).__name__} "
+                                 f"is not a numeric array (nothing was loaded)") from None
+            if new.shape != cur.shape:
+                raise ValueError(f"{who}: size mismatch for {key!r}: the checkpoint has shape "
+                                 f"{new.shape}, the model has shape {tuple(cur.shape)} "
+                                 "(nothing was loaded)")
+            staged.append((kind, obj, attr, new))
+        for kind, obj, attr, new in staged:
+            if kind == "param":
+                obj.data = new
+            else:
+                buf = getattr(obj, attr)
+                if isinstance(buf, np.ndarray) and buf.flags.writeable:
+                    buf[...] = new  # in place: code holding the array keeps seeing it
+                else:
+                    setattr(obj, attr, new)
+        return LoadResult(missing if not strict else [], unexpected if not strict else [])
+
+    # ------------------------------------------------------------------ repr
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        for n, child in self.named_children():
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"({n}): {body}")
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if lines:
+            return head + "\n  " + "\n  ".join(lines) + "\n)"
+        return head + ")"
+
+
+# ---------------------------------------------------------------------- helpers
+def _as_tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _count(layer: str, name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{layer}: {name}={value!r} is invalid: must be an integer >= {minimum}")
+    if value < minimum:
+        raise ValueError(f"{layer}: {name}={value!r} is invalid: must be an integer >= {minimum}")
+    return int(value)
+
+
+def _pair(layer: str, name: str, value: Any, minimum: int) -> tuple[int, int]:
+    vals = value if isinstance(value, (tuple, list)) else (value, value)
+    if len(vals) != 2:
+        raise ValueError(f"{layer}: {name}={value!r} is invalid: must be an int or a pair of ints")
+    return tuple(_count(layer, name, v, minimum) for v in vals)  # type: ignore[return-value]
+
+
+def _init_array(layer: str, which: str, init: Any, shape: tuple[int, ...],
+                rng: np.random.Generator, dtype: Any, bound: float) -> np.ndarray:
+    if init is None:  # PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        return rng.uniform(-bound, bound, size=shape).astype(dtype)
+    from .registry import initializer
+    arr = np.asarray(initializer(init)(shape, rng, dtype))
+    if arr.shape != shape:
+        raise ValueError(f"{layer}: {which}={init!r} returned shape {arr.shape}, expected {shape}")
+    return arr.astype(dtype, copy=False)
+
+
+def _generator(rng: Any) -> np.random.Generator:
+    from .init import as_generator
+    return as_generator(rng)
+
+
+def _out_size(size: int, k: int, s: int, p: int, d: int = 1) -> int:
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+# ---------------------------------------------------------------------- layers
+class Linear(Module):
+    """``y = x @ weight.T + bias``; ``weight`` is ``(out_features, in_features)``.
+
+    ``x`` has shape ``(..., in_features)``. Default init (``weight_init=None``,
+    ``bias_init=None``) is PyTorch's: weight and bias ~ ``U(-1/sqrt(in_features),
+    1/sqrt(in_features))`` (kaiming_uniform with ``a=sqrt(5)``). ``weight_init``/``bias_init``
+    take an initializer name (``"xavier_uniform"``) or object (``tgi.initializer(...)``),
+    called as ``init(shape, rng, dtype)``. ``rng``: Generator, int seed or None (the default
+    generator, see ``tgi.init.manual_seed``); the weight is drawn before the bias.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 weight_init: Any = None, bias_init: Any = None, rng: Any = None,
+                 dtype: Any = np.float32):
+        super().__init__()
+        self.in_features = _count("Linear", "in_features", in_features)
+        self.out_features = _count("Linear", "out_features", out_features)
+        rng = _generator(rng)
+        bound = 1.0 / math.sqrt(self.in_features)
+        shape = (self.out_features, self.in_features)
+        self.weight = Parameter(_init_array(self._name(), "weight_init", weight_init, shape, rng,
+                                            dtype, bound))
+        self.bias = None if not bias else Parameter(
+            _init_array(self._name(), "bias_init", bias_init, (self.out_features,), rng, dtype, bound))
+
+    def _name(self) -> str:
+        return f"Linear(in_features={self.in_features}, out_features={self.out_features})"
+
+    def forward(self, x: Any) -> Tensor:
+        x = _as_tensor(x)
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(f"{self._name()}: input shape {tuple(x.shape)} does not match "
+                             f"in_features={self.in_features}")
+        lead = x.shape[:-1]
+        flat = x if x.ndim == 2 else x.reshape(-1, self.in_features)
+        y = flat @ self.weight.T
+        if self.bias is not None:
+            y = y + self.bias
+        return y if x.ndim == 2 else y.reshape(*lead, self.out_features)
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+class Conv2d(Module):
+    """2-D convolution (cross-correlation) on NCHW input; ``weight`` is
+    ``(out_channels, in_channels, kh, kw)``, ``bias`` ``(out_channels,)``.
+
+    Output size per spatial axis: ``floor((size + 2*padding - dilation*(k-1) - 1) / stride) + 1``.
+    Default init is PyTorch's: weight and bias ~ ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` with
+    ``fan_in = in_channels * kh * kw``. ``weight_init``/``bias_init``/``rng`` as in
+    :class:`Linear`.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
+                 padding: Any = 0, dilation: Any = 1, bias: bool = True, weight_init: Any = None,
+                 bias_init: Any = None, rng: Any = None, dtype: Any = np.float32):
+        super().__init__()
+        self.in_channels = _count("Conv2d", "in_channels", in_channels)
+        self.out_channels = _count("Conv2d", "out_channels", out_channels)
+        self.kernel_size = _pair("Conv2d", "kernel_size", kernel_size, 1)
+        self.stride = _pair("Conv2d", "stride", stride, 1)
+        self.padding = _pair("Conv2d", "padding", padding, 0)
+        self.dilation = _pair("Conv2d", "dilation", dilation, 1)
+        rng = _generator(rng)
+        fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
+        bound = 1.0 / math.sqrt(fan_in)
+        shape = (self.out_channels, self.in_channels, *self.kernel_size)
+        self.weight = Parameter(_init_array(self._name(), "weight_init", weight_init, shape, rng,
+                                            dtype, bound))
+        self.bias = None if not bias else Parameter(
+            _init_array(self._name(), "bias_init", bias_init, (self.out_channels,), rng, dtype, bound))
+
+    def _name(self) -> str:
+        return f"Conv2d({self.extra_repr()})"
+
+    def forward(self, x: Any) -> Tensor:
+        x = _as_tensor(x)
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"{self._name()}: input shape {tuple(x.shape)} does not match "
+                             f"(N, in_channels={self.in_channels}, H, W)")
+        out = [_out_size(x.shape[2 + i], self.kernel_size[i], self.stride[i], self.padding[i],
+                         self.dilation[i]) for i in range(2)]
+        if min(out) < 1:
+            raise ValueError(f"{self._name()}: input shape {tuple(x.shape)} is too small: the "
+                             f"output would be {tuple(out)}")
+        return x.conv2d(self.weight, self.bias, stride=self.stride, padding=self.padding,
+                        dilation=self.dilation)
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, " \
+            f"stride={self.stride}"
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if getattr(self, "bias", True) is None:
+            s += ", bias=False"
+        return s
+
+
+class _Pool2d(Module):
+    op = ""
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0):
+        super().__init__()
+        name = type(self).__name__
+        self.kernel_size = _pair(name, "kernel_size", kernel_size, 1)
+        self.stride = self.kernel_size if stride is None else _pair(name, "stride", stride, 1)
+        self.padding = _pair(name, "padding", padding, 0)
+        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
+            raise ValueError(f"{name}: padding={padding!r} is invalid: must be at most half the "
+                             f"kernel size {self.kernel_size}")
+
+    def forward(self, x: Any) -> Tensor:
+        x = _as_tensor(x)
+        if x.ndim != 4:
+            raise ValueError(f"{type(self).__name__}({self.extra_repr()}): input shape "
+                             f"{tuple(x.shape)} is not (N, C, H, W)")
+        out = [_out_size(x.shape[2 + i], self.kernel_size[i], self.stride[i], self.padding[i])
+               for i in range(2)]
+        if min(out) < 1:
+            raise ValueError(f"{type(self).__name__}({self.extra_repr()}): input shape "
+                             f"{tuple(x.shape)} is too small: the output would be {tuple(out)}")
+        return getattr(x, self.op)(self.kernel_size, stride=self.stride, padding=self.padding)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool2d(_Pool2d):
+    """Max pooling over ``kernel_size`` windows of NCHW input; ``stride`` defaults to the
+    kernel size; padding is ``-inf`` (never selected)."""
+    op = "max_pool2d"
+
+
+class AvgPool2d(_Pool2d):
+    """Average pooling over ``kernel_size`` windows of NCHW input; ``stride`` defaults to the
+    kernel size; zero padding counted in the average (PyTorch's ``count_include_pad=True``)."""
+    op = "avg_pool2d"
+
+
+class Flatten(Module):
+    """Flatten dims ``start_dim..end_dim`` (default: all but the batch axis)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x: Any) -> Tensor:
+        return _as_tensor(x).flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Dropout(Module):
+    """Inverted dropout: in training, zero each entry with probability ``p`` and scale the
+    rest by ``1/(1-p)`` (so the expectation is unchanged); identity in eval mode.
+
+    ``p`` in ``[0, 1)``. ``rng``: Generator, int seed, or None = draw from the default
+    generator at call time (``tgi.init.manual_seed`` makes it reproducible).
+    """
+
+    def __init__(self, p: float = 0.5, rng: Any = None):
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) \
+                or not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout: p={p!r} is invalid: must be a number in [0, 1)")
+        self.p = float(p)
+        self._rng = None if rng is None else _generator(rng)
+
+    def forward(self, x: Any) -> Tensor:
+        x = _as_tensor(x)
+        if not self.training or self.p == 0.0:
+            return x
+        rng = self._rng if self._rng is not None else _generator(None)
+        mask = (rng.random(x.shape) >= self.p).astype(x.dtype) / np.asarray(1.0 - self.p, x.dtype)
+        return x * Tensor(mask.astype(x.dtype))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Sequential(Module):
+    """Apply modules in order. Indexable (``seq[0]``, ``seq[1:]`` is a Sequential), has
+    ``len``, iterates over its modules; parameters are named ``"0.weight"``, ``"1.bias"``..."""
+
+    def __init__(self, *modules: Module):
+        super().__init__()
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: argument {i} is {type(m).__name__}, not a Module")
+        self.layers = list(modules)
+
+    def _members(self) -> Iterator[tuple[str, Any]]:
+        for i, m in enumerate(self.layers):
+            yield str(i), m
+        for k, v in vars(self).items():
+            if k != "layers":
+                yield from _walk(k, v)
+
+    def append(self, module: Module) -> "Sequential":
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential.append: {type(module).__name__} is not a Module")
+        self.layers.append(module)
+        return self
+
+    def forward(self, x: Any) -> Any:
+        for m in self.layers:
+            x = m(x)
+        return x
+
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return Sequential(*self.layers[i])
+        return self.layers[i]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self.layers)
+
+
+class Identity(Module):
+    """Returns its input."""
+
+    def forward(self, x: Any) -> Any:
+        return x
+
+
+class ReLU(Module):
+    """``max(x, 0)``."""
+
+    def forward(self, x: Any) -> Tensor:
+        return _as_tensor(x).relu()
+
+
+class LeakyReLU(Module):
+    """``x if x > 0 else negative_slope * x``."""
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x: Any) -> Tensor:
+        return _as_tensor(x).leaky_relu(self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class Tanh(Module):
+    """``tanh(x)``."""
+
+    def forward(self, x: Any) -> Tensor:
+        return _as_tensor(x).tanh()
+
+
+class Sigmoid(Module):
+    """``1 / (1 + exp(-x))``."""
+
+    def forward(self, x: Any) -> Tensor:
+        return _as_tensor(x).sigmoid()
+
+
+class Softmax(Module):
+    """``exp(x) / sum(exp(x))`` along ``axis`` (PyTorch's ``dim``)."""
+
+    def __init__(self, axis: int = -1):
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x: Any) -> Tensor:
+        return _as_tensor(x).softmax(axis=self.axis)
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
