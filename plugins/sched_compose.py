@@ -20,32 +20,8 @@ import bisect
 from typing import Any, Sequence
 
 import tinygrad_init as tgi
-from tinygrad_init import hookimpl
+from tinygrad_init import Schedule, hookimpl
 from tinygrad_init import validation as V
-
-
-class _Schedule:
-    """A pure schedule ``s(step) -> float``; its hyperparameters are attributes."""
-
-    name = "schedule"
-    _hparams: tuple[str, ...] = ()
-
-    def __call__(self, step: int) -> float:
-        return float(self._value(V.integer(self.name, "step", step, 0)))
-
-    def _value(self, t: int) -> float:
-        raise NotImplementedError
-
-    def config(self) -> dict[str, Any]:
-        """``{"name": ..., **hparams}`` (sub-schedules as their configs when they have one)."""
-        def conf(v: Any) -> Any:
-            if isinstance(v, list):
-                return [conf(x) for x in v]
-            return v.config() if hasattr(v, "config") and callable(v) else v
-        return {"name": self.name, **{k: conf(getattr(self, k)) for k in self._hparams}}
-
-    def __repr__(self) -> str:
-        return f"{self.name}(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self._hparams) + ")"
 
 
 def resolve(component: str, index: int, spec: Any) -> Any:
@@ -77,10 +53,10 @@ def _schedules(component: str, schedules: Any) -> list[Any]:
     return [resolve(component, i, s) for i, s in enumerate(schedules)]
 
 
-class Sequential(_Schedule):
+class Sequential(Schedule):
     """One schedule after another, each restarting its step counter at its milestone."""
 
-    name, _hparams = "sequential", ("schedules", "milestones", "continuous")
+    name, hparams = "sequential", ("schedules", "milestones", "continuous")
     conformance_examples = [
         {"schedules": [{"name": "linear_warmup", "lr0": 0.1, "warmup_steps": 5, "start_factor": 0.1},
                        {"name": "cosine", "lr0": 0.1, "T_max": 95}], "milestones": [5]},
@@ -118,16 +94,16 @@ class Sequential(_Schedule):
             scales.append(1.0 if first == 0.0 else before / first)
         self.scales = scales
 
-    def _value(self, t: int) -> float:
+    def value(self, t: int) -> float:
         i = bisect.bisect_right(self.milestones, t)
         start = self.milestones[i - 1] if i else 0
         return self.scales[i] * float(self.schedules[i](t - start))
 
 
-class Chained(_Schedule):
+class Chained(Schedule):
     """The product of the schedules' factors: ``lr0 * prod_i s_i(t) / b_i``."""
 
-    name, _hparams = "chained", ("schedules", "lr0")
+    name, hparams = "chained", ("schedules", "lr0")
     conformance_examples = [
         {"schedules": [{"name": "linear_warmup", "lr0": 0.1, "warmup_steps": 4, "start_factor": 0.5},
                        {"name": "exponential", "lr0": 0.1, "gamma": 0.9}]},
@@ -148,7 +124,7 @@ class Chained(_Schedule):
         self.bases = bases
         self.lr0 = bases[0] if lr0 is None else V.nonnegative(self.name, "lr0", lr0)
 
-    def _value(self, t: int) -> float:
+    def value(self, t: int) -> float:
         value = self.lr0
         for s, b in zip(self.schedules, self.bases):
             value *= float(s(t)) / b

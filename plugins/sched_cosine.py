@@ -14,38 +14,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tinygrad_init import hookimpl
+from tinygrad_init import Schedule, hookimpl
 from tinygrad_init import validation as V
-
-
-class _Schedule:
-    """A pure schedule ``s(step) -> float``; its hyperparameters are attributes."""
-
-    name = "schedule"
-    _hparams: tuple[str, ...] = ()
-
-    def __call__(self, step: int) -> float:
-        return float(self._value(V.integer(self.name, "step", step, 0)))
-
-    def _value(self, t: int) -> float:
-        raise NotImplementedError
-
-    def config(self) -> dict[str, Any]:
-        """``{"name": ..., **hparams}``: rebuilds this schedule with ``tgi.schedule(**config)``."""
-        return {"name": self.name, **{k: getattr(self, k) for k in self._hparams}}
-
-    def __repr__(self) -> str:
-        return f"{self.name}(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self._hparams) + ")"
 
 
 def _cos(lr0: float, eta_min: float, t_cur: float, period: float) -> float:
     return eta_min + (lr0 - eta_min) * (1.0 + math.cos(math.pi * t_cur / period)) / 2.0
 
 
-class Cosine(_Schedule):
+class Cosine(Schedule):
     """``eta_min + (lr0 - eta_min) * (1 + cos(pi * t / T_max)) / 2`` (CosineAnnealingLR)."""
 
-    name, _hparams = "cosine", ("lr0", "T_max", "eta_min")
+    name, hparams = "cosine", ("lr0", "T_max", "eta_min")
     conformance_examples = [{"T_max": 100}, {"lr0": 0.5, "T_max": 7, "eta_min": 0.01}]
 
     def __init__(self, lr0: float = 0.1, *, T_max: int, eta_min: float = 0.0):
@@ -53,16 +33,16 @@ class Cosine(_Schedule):
         self.T_max = V.integer(self.name, "T_max", T_max, 1)
         self.eta_min = V.nonnegative(self.name, "eta_min", eta_min)
 
-    def _value(self, t: int) -> float:
+    def value(self, t: int) -> float:
         return _cos(self.lr0, self.eta_min, t, self.T_max)
 
 
-class CosineRestarts(_Schedule):
+class CosineRestarts(Schedule):
     """SGDR: period ``i`` lasts ``T_i = T_0 * T_mult**i`` steps; within it
     ``eta_min + (lr0 - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2`` with ``T_cur`` the
     steps since the last restart (PyTorch CosineAnnealingWarmRestarts)."""
 
-    name, _hparams = "cosine_restarts", ("lr0", "T_0", "T_mult", "eta_min")
+    name, hparams = "cosine_restarts", ("lr0", "T_0", "T_mult", "eta_min")
     conformance_examples = [{"T_0": 10}, {"lr0": 0.5, "T_0": 3, "T_mult": 2, "eta_min": 0.001}]
 
     def __init__(self, lr0: float = 0.1, *, T_0: int, T_mult: int = 1, eta_min: float = 0.0):
@@ -81,7 +61,7 @@ class CosineRestarts(_Schedule):
             start, length = start + length, length * self.T_mult
         return t - start, length
 
-    def _value(self, t: int) -> float:
+    def value(self, t: int) -> float:
         t_cur, t_i = self.period(t)
         return _cos(self.lr0, self.eta_min, t_cur, t_i)
 

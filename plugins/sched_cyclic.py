@@ -17,35 +17,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tinygrad_init import hookimpl
+from tinygrad_init import Schedule, hookimpl
 from tinygrad_init import validation as V
 
 
-class _Schedule:
-    """A pure schedule ``s(step) -> float``; its hyperparameters are attributes."""
-
-    name = "schedule"
-    _hparams: tuple[str, ...] = ()
-
-    def __call__(self, step: int) -> float:
-        return float(self._value(V.integer(self.name, "step", step, 0)))
-
-    def _value(self, t: int) -> float:
-        raise NotImplementedError
-
-    def config(self) -> dict[str, Any]:
-        """``{"name": ..., **hparams}``: rebuilds this schedule with ``tgi.schedule(**config)``."""
-        return {"name": self.name, **{k: getattr(self, k) for k in self._hparams}}
-
-    def __repr__(self) -> str:
-        return f"{self.name}(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self._hparams) + ")"
-
-
-class Cyclic(_Schedule):
+class Cyclic(Schedule):
     """PyTorch CyclicLR's lr at step ``t`` (see the module docstring)."""
 
     name = "cyclic"
-    _hparams = ("base_lr", "max_lr", "step_size_up", "step_size_down", "mode", "gamma")
+    hparams = ("base_lr", "max_lr", "step_size_up", "step_size_down", "mode", "gamma")
     conformance_examples = [{}, {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 3, "step_size_down": 5,
                                  "mode": "triangular2"},
                             {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 4, "mode": "exp_range",
@@ -62,7 +42,7 @@ class Cyclic(_Schedule):
         self.mode = V.one_of(n, "mode", mode, ("triangular", "triangular2", "exp_range"))
         self.gamma = V.in_range(n, "gamma", gamma, 0.0, 1.0, lo_closed=False, hi_closed=True)
 
-    def _value(self, t: int) -> float:
+    def value(self, t: int) -> float:
         total = float(self.step_size_up + self.step_size_down)
         ratio = self.step_size_up / total
         cycle = math.floor(1 + t / total)

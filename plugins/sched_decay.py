@@ -22,28 +22,8 @@ import bisect
 import math
 from typing import Any, Sequence
 
-from tinygrad_init import hookimpl
+from tinygrad_init import Schedule, hookimpl
 from tinygrad_init import validation as V
-
-
-class _Schedule:
-    """A pure schedule ``s(step) -> float``; its hyperparameters are attributes."""
-
-    name = "schedule"
-    _hparams: tuple[str, ...] = ()
-
-    def __call__(self, step: int) -> float:
-        return float(self._value(V.integer(self.name, "step", step, 0)))
-
-    def _value(self, t: int) -> float:
-        raise NotImplementedError
-
-    def config(self) -> dict[str, Any]:
-        """``{"name": ..., **hparams}``: rebuilds this schedule with ``tgi.schedule(**config)``."""
-        return {"name": self.name, **{k: getattr(self, k) for k in self._hparams}}
-
-    def __repr__(self) -> str:
-        return f"{self.name}(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self._hparams) + ")"
 
 
 def _gamma(name: str, gamma: Any) -> float:
@@ -51,11 +31,11 @@ def _gamma(name: str, gamma: Any) -> float:
     return V.in_range(name, "gamma", gamma, 0.0, 1.0, lo_closed=False, hi_closed=True)
 
 
-class Constant(_Schedule):
+class Constant(Schedule):
     """``lr0``; with ``factor``/``total_iters`` PyTorch's ConstantLR: ``lr0 * factor`` for
     ``t < total_iters``, then ``lr0``."""
 
-    name, _hparams = "constant", ("lr0", "factor", "total_iters")
+    name, hparams = "constant", ("lr0", "factor", "total_iters")
     conformance_examples = [{}, {"lr0": 0.05, "factor": 0.5, "total_iters": 10}]
 
     def __init__(self, lr0: float = 0.1, factor: float = 1.0, total_iters: int = 0):
@@ -63,14 +43,14 @@ class Constant(_Schedule):
         self.factor = V.in_range(self.name, "factor", factor, 0.0, 1.0, hi_closed=True)
         self.total_iters = V.integer(self.name, "total_iters", total_iters, 0)
 
-    def _value(self, t: int) -> float:
+    def value(self, t: int) -> float:
         return self.lr0 * self.factor if t < self.total_iters else self.lr0
 
 
-class StepDecay(_Schedule):
+class StepDecay(Schedule):
     """Staircase decay: ``lr0 * gamma ** (t // step_size)`` (PyTorch StepLR)."""
 
-    name, _hparams = "step", ("lr0", "step_size", "gamma")
+    name, hparams = "step", ("lr0", "step_size", "gamma")
     conformance_examples = [{"step_size": 30}, {"lr0": 1.0, "step_size": 1, "gamma": 0.5}]
 
     def __init__(self, lr0: float = 0.1, *, step_size: int, gamma: float = 0.1):
@@ -78,15 +58,15 @@ class StepDecay(_Schedule):
         self.step_size = V.integer(self.name, "step_size", step_size, 1)
         self.gamma = _gamma(self.name, gamma)
 
-    def _value(self, t: int) -> float:
+    def value(self, t: int) -> float:
         return self.lr0 * self.gamma ** (t // self.step_size)
 
 
-class MultiStep(_Schedule):
+class MultiStep(Schedule):
     """``lr0 * gamma ** n`` with ``n`` the number of milestones ``<= t`` (PyTorch
     MultiStepLR; a repeated milestone decays by ``gamma`` once per repetition)."""
 
-    name, _hparams = "multistep", ("lr0", "milestones", "gamma")
+    name, hparams = "multistep", ("lr0", "milestones", "gamma")
     conformance_examples = [{"milestones": [30, 80]}, {"lr0": 0.5, "milestones": [1, 1, 5], "gamma": 0.5}]
 
     def __init__(self, lr0: float = 0.1, *, milestones: Sequence[int], gamma: float = 0.1):
@@ -99,29 +79,29 @@ class MultiStep(_Schedule):
         self.milestones = ms
         self.gamma = _gamma(self.name, gamma)
 
-    def _value(self, t: int) -> float:
+    def value(self, t: int) -> float:
         return self.lr0 * self.gamma ** bisect.bisect_right(self.milestones, t)
 
 
-class Exponential(_Schedule):
+class Exponential(Schedule):
     """``lr0 * gamma ** t`` (PyTorch ExponentialLR; the course's ``0.95**epoch * lr0``)."""
 
-    name, _hparams = "exponential", ("lr0", "gamma")
+    name, hparams = "exponential", ("lr0", "gamma")
     conformance_examples = [{}, {"lr0": 1.0, "gamma": 0.5}]
 
     def __init__(self, lr0: float = 0.1, gamma: float = 0.95):
         self.lr0 = V.nonnegative(self.name, "lr0", lr0)
         self.gamma = _gamma(self.name, gamma)
 
-    def _value(self, t: int) -> float:
+    def value(self, t: int) -> float:
         return self.lr0 * self.gamma ** t
 
 
-class InverseTime(_Schedule):
+class InverseTime(Schedule):
     """``lr0 / (1 + decay_rate * t / decay_steps)``; ``t / decay_steps`` floored when
     ``staircase`` (Keras InverseTimeDecay; the course's ``lr0 / (1 + decay_rate * epoch)``)."""
 
-    name, _hparams = "inverse_time", ("lr0", "decay_rate", "decay_steps", "staircase")
+    name, hparams = "inverse_time", ("lr0", "decay_rate", "decay_steps", "staircase")
     conformance_examples = [{}, {"lr0": 0.2, "decay_rate": 0.5, "decay_steps": 10, "staircase": True}]
 
     def __init__(self, lr0: float = 0.1, decay_rate: float = 1.0, decay_steps: float = 1,
@@ -133,34 +113,34 @@ class InverseTime(_Schedule):
             V.fail(self.name, "staircase", staircase, "True or False", TypeError)
         self.staircase = staircase
 
-    def _value(self, t: int) -> float:
+    def value(self, t: int) -> float:
         p = t / self.decay_steps
         if self.staircase:
             p = math.floor(p)
         return self.lr0 / (1.0 + self.decay_rate * p)
 
 
-class InverseSqrt(_Schedule):
+class InverseSqrt(Schedule):
     """``lr0 * k / sqrt(t + 1)``: the course's ``k / sqrt(epoch_num) * lr0`` with
     ``epoch_num = t + 1`` counted from 1, so step 0 gives ``k * lr0`` (finite)."""
 
-    name, _hparams = "inverse_sqrt", ("lr0", "k")
+    name, hparams = "inverse_sqrt", ("lr0", "k")
     conformance_examples = [{}, {"lr0": 0.01, "k": 2.0}]
 
     def __init__(self, lr0: float = 0.1, k: float = 1.0):
         self.lr0 = V.nonnegative(self.name, "lr0", lr0)
         self.k = V.positive(self.name, "k", k)
 
-    def _value(self, t: int) -> float:
+    def value(self, t: int) -> float:
         return self.lr0 * self.k / math.sqrt(t + 1)
 
 
-class Polynomial(_Schedule):
+class Polynomial(Schedule):
     """``(lr0 - end_lr) * (1 - min(t, T) / T) ** power + end_lr`` with ``T = total_steps``;
     ``end_lr = 0`` is PyTorch's PolynomialLR, otherwise Keras PolynomialDecay (no cycling).
     Stays at ``end_lr`` after ``total_steps``."""
 
-    name, _hparams = "polynomial", ("lr0", "total_steps", "end_lr", "power")
+    name, hparams = "polynomial", ("lr0", "total_steps", "end_lr", "power")
     conformance_examples = [{"total_steps": 100}, {"lr0": 0.5, "total_steps": 7, "end_lr": 0.01, "power": 2.0}]
 
     def __init__(self, lr0: float = 0.1, *, total_steps: int, end_lr: float = 0.0, power: float = 1.0):
@@ -169,7 +149,7 @@ class Polynomial(_Schedule):
         self.end_lr = V.nonnegative(self.name, "end_lr", end_lr)
         self.power = V.positive(self.name, "power", power)
 
-    def _value(self, t: int) -> float:
+    def value(self, t: int) -> float:
         frac = 1.0 - min(t, self.total_steps) / self.total_steps
         return (self.lr0 - self.end_lr) * frac ** self.power + self.end_lr
 

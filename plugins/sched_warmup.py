@@ -17,35 +17,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tinygrad_init import hookimpl
+from tinygrad_init import Schedule, hookimpl
 from tinygrad_init import validation as V
 
 
-class _Schedule:
-    """A pure schedule ``s(step) -> float``; its hyperparameters are attributes."""
-
-    name = "schedule"
-    _hparams: tuple[str, ...] = ()
-
-    def __call__(self, step: int) -> float:
-        return float(self._value(V.integer(self.name, "step", step, 0)))
-
-    def _value(self, t: int) -> float:
-        raise NotImplementedError
-
-    def config(self) -> dict[str, Any]:
-        """``{"name": ..., **hparams}``: rebuilds this schedule with ``tgi.schedule(**config)``."""
-        return {"name": self.name, **{k: getattr(self, k) for k in self._hparams}}
-
-    def __repr__(self) -> str:
-        return f"{self.name}(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self._hparams) + ")"
-
-
-class LinearWarmup(_Schedule):
+class LinearWarmup(Schedule):
     """``lr0 * (start_factor + (end_factor - start_factor) * min(t, T) / T)`` with
     ``T = warmup_steps`` (alias ``total_iters``, PyTorch LinearLR; default 5)."""
 
-    name, _hparams = "linear_warmup", ("lr0", "warmup_steps", "start_factor", "end_factor")
+    name, hparams = "linear_warmup", ("lr0", "warmup_steps", "start_factor", "end_factor")
     conformance_examples = [{}, {"lr0": 0.5, "warmup_steps": 100, "start_factor": 0.0},
                             {"lr0": 0.1, "total_iters": 30, "start_factor": 1.0, "end_factor": 0.1}]
 
@@ -65,16 +45,16 @@ class LinearWarmup(_Schedule):
     def total_iters(self) -> int:
         return self.warmup_steps
 
-    def _value(self, t: int) -> float:
+    def value(self, t: int) -> float:
         frac = min(t, self.warmup_steps) / self.warmup_steps
         return self.lr0 * (self.start_factor + (self.end_factor - self.start_factor) * frac)
 
 
-class OneCycle(_Schedule):
+class OneCycle(Schedule):
     """PyTorch OneCycleLR's learning rate at step ``t`` (see the module docstring)."""
 
     name = "one_cycle"
-    _hparams = ("max_lr", "total_steps", "pct_start", "anneal_strategy", "div_factor",
+    hparams = ("max_lr", "total_steps", "pct_start", "anneal_strategy", "div_factor",
                 "final_div_factor", "three_phase")
     conformance_examples = [{"max_lr": 0.1, "total_steps": 100},
                             {"max_lr": 1.0, "total_steps": 20, "anneal_strategy": "linear",
@@ -116,7 +96,7 @@ class OneCycle(_Schedule):
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
         return (end - start) * pct + start
 
-    def _value(self, t: int) -> float:
+    def value(self, t: int) -> float:
         if t >= self.total_steps - 1:
             return self._anneal(*self.phases[-1][1:], 1.0)
         start_step = 0.0

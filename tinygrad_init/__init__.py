@@ -20,6 +20,7 @@ _LAZY = {
     "concatenate": "tensor", "stack": "tensor", "where": "tensor", "maximum": "tensor",
     "minimum": "tensor",
     "Initializer": "init", "calculate_gain": "init", "calculate_fans": "init",
+    "Schedule": "schedules",
     "Optimizer": "optim", "clip_grad_norm": "optim", "clip_grad_value": "optim",
     "Trainer": "trainer", "History": "trainer",
     "PluginRegistry": "registry", "PluginError": "registry",
