@@ -106,7 +106,9 @@ def tinygrad_init_add_schedules() -> dict[str, Callable[..., Any]]:
         pure callable ``schedule(step: int) -> float`` (the same step always gives
         the same value, so resuming is restoring the step counter). Step counting
         starts at 0, the value used for the first update, as PyTorch's schedulers
-        do before their first ``.step()``.
+        do before their first ``.step()``. Subclass ``tinygrad_init.Schedule``
+        (set ``name`` and ``hparams``, write ``value(t)``) for the step check,
+        ``config()`` and ``repr``.
 
     Not ``firstresult``. Built with ``tgi.schedule(name, **hparams)``.
     """
@@ -120,7 +122,13 @@ def tinygrad_init_add_norms() -> dict[str, Callable[..., Any]]:
         ``tinygrad_init.nn.Module`` whose forward normalizes its input, with its
         running statistics (if any) as buffers saved by ``state_dict()``. The
         module's ``example_input_shapes(batch=4)`` lists input shapes it accepts,
-        for the conformance kit's gradient checks in train and eval mode.
+        for the conformance kit's gradient checks in train and eval mode. The kit
+        also checks that outputs are normalized per channel (batch norm) or per
+        sample: a norm that normalizes other groups says so with
+        ``normalization_groups(y) -> array of groups`` (each row one group), and
+        one that scales without centring (RMS norm) sets
+        ``normalization_centers = False``. A ``dtype=`` keyword, when accepted,
+        lets the kit gradcheck in float64.
 
     Not ``firstresult``. Built with ``tgi.norm(name, num_features, **hparams)``.
     """
