@@ -1,0 +1,42 @@
+"""The plot helper writes real PNG files (matplotlib comes with the dev extra)."""
+import struct
+
+import pytest
+
+from tinygrad_init.plot import available, plot_curves, plot_histories
+from tinygrad_init.trainer import History
+
+
+def png_size(path):
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG file"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_plot_curves_writes_a_png(tmp_path):
+    assert available()
+    path = plot_curves({"sgd": [2.3, 1.0, 0.5], "adam": [2.3, 0.4, 0.1]}, tmp_path / "c.png",
+                       title="cost", logy=True)
+    w, h = png_size(path)
+    assert (w, h) == (770, 495)  # figsize (7, 4.5) at 110 dpi
+
+
+def test_plot_histories_and_unknown_metric(tmp_path):
+    h = History([{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.5}])
+    png_size(plot_histories({"run": h}, tmp_path / "h.png"))
+    with pytest.raises(KeyError, match="no metric 'val_loss'"):
+        plot_histories({"run": h}, tmp_path / "v.png", metric="val_loss")
+
+
+def test_missing_matplotlib_gives_an_install_hint(monkeypatch, tmp_path):
+    import builtins
+    real = builtins.__import__
+
+    def no_mpl(name, *a, **k):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real(name, *a, **k)
+    monkeypatch.setattr(builtins, "__import__", no_mpl)
+    assert not available()
+    with pytest.raises(ImportError, match=r"install the 'plot' extra"):
+        plot_curves({"a": [1, 2]}, tmp_path / "x.png")
