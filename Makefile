@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml examples/plugin-template/pyproject.toml
 demo: $(STAMP)
 	$(PY) examples/compare_initializers.py
 
+# One BLAS thread: the tests' matrices are small, and BLAS threads fighting over 2 cores
+# made a QR take a second instead of a millisecond.
 test: $(STAMP)
-	$(PY) -m pytest
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
