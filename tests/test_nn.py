@@ -479,3 +479,15 @@ def test_parameter_names_and_layout_match_pytorch(ref):
     assert [str(v.shape) for v in sd.values()] == ref["layout__shapes"].tolist()
     X, y = datasets.load_digits(images=True)
     assert net(X[:5]).shape == (5, 10)  # digits feed a CNN directly
+
+
+def test_bias_defaults_to_zeros_once_a_weight_init_is_chosen():
+    import tinygrad_init.nn as nn_
+    chosen = nn_.Linear(5, 3, weight_init="kaiming_normal", rng=0)
+    assert np.array_equal(chosen.bias.data, np.zeros(3, np.float32))
+    conv = nn_.Conv2d(2, 4, 3, weight_init="xavier_uniform", rng=0)
+    assert np.array_equal(conv.bias.data, np.zeros(4, np.float32))
+    default = nn_.Linear(5, 3, rng=0)  # PyTorch's default layer: bias ~ U(+-1/sqrt(5))
+    assert np.all(np.abs(default.bias.data) <= 1 / np.sqrt(5)) and np.any(default.bias.data != 0)
+    relu_variant = nn_.Linear(5, 3, weight_init="kaiming_normal", bias_init=tgi.initializer("constant", value=0.01), rng=0)
+    assert np.allclose(relu_variant.bias.data, 0.01)

@@ -334,6 +334,11 @@ def _init_array(layer: str, which: str, init: Any, shape: tuple[int, ...],
     return arr.astype(dtype, copy=False)
 
 
+def _bias_default(weight_init: Any, bias_init: Any) -> Any:
+    # PyTorch's default layer when nothing is chosen; zeros once the weight init is chosen.
+    return "zeros" if bias_init is None and weight_init is not None else bias_init
+
+
 def _generator(rng: Any) -> np.random.Generator:
     from .init import as_generator
     return as_generator(rng)
@@ -347,11 +352,12 @@ def _out_size(size: int, k: int, s: int, p: int, d: int = 1) -> int:
 class Linear(Module):
     """``y = x @ weight.T + bias``; ``weight`` is ``(out_features, in_features)``.
 
-    ``x`` has shape ``(..., in_features)``. Default init (``weight_init=None``,
-    ``bias_init=None``) is PyTorch's: weight and bias ~ ``U(-1/sqrt(in_features),
-    1/sqrt(in_features))`` (kaiming_uniform with ``a=sqrt(5)``). ``weight_init``/``bias_init``
-    take an initializer name (``"xavier_uniform"``) or object (``tgi.initializer(...)``),
-    called as ``init(shape, rng, dtype)``. ``rng``: Generator, int seed or None (the default
+    ``x`` has shape ``(..., in_features)``. With neither ``weight_init`` nor ``bias_init``
+    the init is PyTorch's default: weight and bias ~ ``U(-1/sqrt(in_features),
+    1/sqrt(in_features))`` (kaiming_uniform with ``a=sqrt(5)``). Once a ``weight_init`` is
+    chosen, the bias defaults to ``zeros`` (the course's and Keras's convention).
+    ``weight_init``/``bias_init`` take an initializer name (``"xavier_uniform"``) or object
+    (``tgi.initializer(...)``), called as ``init(shape, rng, dtype)``. ``rng``: Generator, int seed or None (the default
     generator, see ``tgi.init.manual_seed``); the weight is drawn before the bias.
     """
 
@@ -367,7 +373,8 @@ class Linear(Module):
         self.weight = Parameter(_init_array(self._name(), "weight_init", weight_init, shape, rng,
                                             dtype, bound))
         self.bias = None if not bias else Parameter(
-            _init_array(self._name(), "bias_init", bias_init, (self.out_features,), rng, dtype, bound))
+            _init_array(self._name(), "bias_init", _bias_default(weight_init, bias_init),
+                        (self.out_features,), rng, dtype, bound))
 
     def _name(self) -> str:
         return f"Linear(in_features={self.in_features}, out_features={self.out_features})"
@@ -395,8 +402,8 @@ class Conv2d(Module):
 
     Output size per spatial axis: ``floor((size + 2*padding - dilation*(k-1) - 1) / stride) + 1``.
     Default init is PyTorch's: weight and bias ~ ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` with
-    ``fan_in = in_channels * kh * kw``. ``weight_init``/``bias_init``/``rng`` as in
-    :class:`Linear`.
+    ``fan_in = in_channels * kh * kw``; with a ``weight_init`` the bias defaults to zeros.
+    ``weight_init``/``bias_init``/``rng`` as in :class:`Linear`.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
@@ -416,7 +423,8 @@ class Conv2d(Module):
         self.weight = Parameter(_init_array(self._name(), "weight_init", weight_init, shape, rng,
                                             dtype, bound))
         self.bias = None if not bias else Parameter(
-            _init_array(self._name(), "bias_init", bias_init, (self.out_channels,), rng, dtype, bound))
+            _init_array(self._name(), "bias_init", _bias_default(weight_init, bias_init),
+                        (self.out_channels,), rng, dtype, bound))
 
     def _name(self) -> str:
         return f"Conv2d({self.extra_repr()})"
