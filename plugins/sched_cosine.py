@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from tinygrad_init import Schedule, hookimpl
 from tinygrad_init import validation as V

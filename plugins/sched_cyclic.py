@@ -15,7 +15,6 @@ the first update, ``base_lr``. Momentum cycling is not part of a schedule.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from tinygrad_init import Schedule, hookimpl
 from tinygrad_init import validation as V

@@ -531,20 +531,8 @@ def test_clip_grad_value():
 # ----------------------------------------------------------------------------- conformance
 
 
-def _cases():
-    reg = get_registry()
-    out = []
-    for name in NAMES:
-        comp = reg.get("optimizer", name)
-        for i, ex in enumerate(comp.factory.conformance_examples):
-            for check in CHECKS:
-                out.append(pytest.param(comp, ex, check, id=f"{name}-{i}-{check}"))
-    return out
 
 
-@pytest.mark.parametrize("comp, hparams, check", _cases())
-def test_builtin_optimizers_pass_the_conformance_checks(comp, hparams, check):
-    CHECKS[check](comp, hparams)
 
 
 class _Ascends(tgi.Optimizer):

@@ -10,7 +10,6 @@ from hypothesis import given, strategies as st
 
 import tinygrad_init as tgi
 from tinygrad_init.registry import Component
-from tinygrad_init.testing.conformance import conformance_cases
 from tinygrad_init.testing.contracts_schedule import CHECKS
 
 REF = np.load(Path(__file__).parent / "data" / "sched_reference.npz", allow_pickle=False)
@@ -336,17 +335,10 @@ def test_step_decay_is_monotone(size, gamma, t):
 
 # ------------------------------------------------------------------ the contract
 
-OWN = conformance_cases(plugins=MODULES, kinds=["schedule"])
 
 
-@pytest.mark.parametrize("case", OWN, ids=[c.id for c in OWN])
-def test_conformance(case):
-    case()
 
 
-def test_conformance_covers_every_schedule_and_check():
-    assert {c.component.name for c in OWN} == set(NAMES)
-    assert {c.check_name for c in OWN} == set(CHECKS)
 
 
 class Stateful:  # an impure schedule: its value depends on how often it was called
