@@ -1,0 +1,588 @@
+"""The search runner: asks a strategy, runs trials (in process or on an executor),
+records every trial in SQLite from the driver process, and resumes.
+
+``run(objective, space, ...)`` is the entry point; ``load_study(storage)`` reads
+a study back. See docs/search.md for the storage schema and resume semantics.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import pickle
+import time
+import traceback
+import warnings
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
+from typing import Any, Callable, Iterable, Mapping
+
+import pluggy
+
+from .. import hookspecs
+from ..hookspecs import hookimpl
+from .space import Space
+from .storage import Storage, StorageError
+from .strategy import Proposal, Strategy, clean_value
+
+STATUSES = ("running", "complete", "failed", "pruned")
+
+
+class TrialPruned(Exception):
+    """Raise from an objective (or a callback inside it) to stop a trial early.
+
+    The trial is recorded as ``pruned`` with its last reported value."""
+
+
+class Trial:
+    """One evaluation of the objective.
+
+    Attributes: ``number`` (0-based, unique in the study), ``params`` (dict),
+    ``budget`` (resource budget from budgeted strategies such as Hyperband, else
+    ``None``), ``status``, ``value``, ``intermediate`` (list of ``(step, value)``),
+    ``error`` (text of a failure), ``started``/``finished`` (Unix times).
+
+    Inside an objective use :meth:`report` and :meth:`should_prune`.
+    """
+
+    def __init__(self, number: int, params: Mapping[str, Any], budget: Any = None, *,
+                 status: str = "running", value: float | None = None,
+                 intermediate: Iterable[tuple[int, float]] = (), error: str | None = None,
+                 started: float | None = None, finished: float | None = None):
+        self.number, self.params, self.budget = number, dict(params), budget
+        self.status, self.value, self.error = status, value, error
+        self.intermediate = [(int(s), v) for s, v in intermediate]
+        self.started, self.finished = started, finished
+        self._strategy: Strategy | None = None  # set for trials running in the driver process
+
+    def report(self, step: int, value: float) -> None:
+        """Record an intermediate ``value`` (e.g. the validation loss) at ``step``
+        (e.g. the epoch). Stored with the trial; used by :meth:`should_prune`."""
+        v = clean_value(value)
+        self.intermediate.append((int(step), float("nan") if v is None else v))
+
+    def should_prune(self) -> bool:
+        """Whether the strategy wants this trial stopped, given its last report.
+
+        Always ``False`` in worker processes (no live link to the strategy) and
+        before the first report. Raise :class:`TrialPruned` when it is ``True``."""
+        if self._strategy is None or not self.intermediate:
+            return False
+        step, value = self.intermediate[-1]
+        return bool(self._strategy.should_prune(self, step, value))
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None or self.finished is None:
+            return None
+        return self.finished - self.started
+
+    def __repr__(self) -> str:
+        return (f"Trial(number={self.number}, status={self.status!r}, value={self.value!r}, "
+                f"params={self.params!r}" + (f", budget={self.budget!r}" if self.budget is not None else "")
+                + ")")
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_strategy"] = None
+        return state
+
+
+class PruningCallback:
+    """Trainer callback that reports ``logs[monitor]`` at every epoch end to
+    ``trial`` and raises :class:`TrialPruned` when ``trial.should_prune()``.
+
+    ``Trainer(..., callbacks=[PruningCallback(trial, "val_loss")])`` inside an
+    objective. Live pruning needs the trial in the driver process (``executor=None``).
+    """
+
+    def __init__(self, trial: Trial, monitor: str = "val_loss"):
+        self.trial, self.monitor = trial, monitor
+
+    @hookimpl
+    def tinygrad_init_epoch_end(self, trainer: Any, epoch: int, logs: dict) -> None:
+        if self.monitor not in logs:
+            raise KeyError(f"PruningCallback: monitor={self.monitor!r} is not in the epoch logs; "
+                           f"available: {', '.join(sorted(logs))}")
+        self.trial.report(epoch, logs[self.monitor])
+        if self.trial.should_prune():
+            raise TrialPruned(f"pruned at epoch {epoch}: {self.monitor}={logs[self.monitor]!r}")
+
+
+class Study:
+    """A named set of trials over one space with one strategy.
+
+    Attributes: ``name``, ``space``, ``strategy`` (name), ``strategy_options``,
+    ``seed``, ``storage`` (URL), ``trials`` (list of :class:`Trial` by number).
+    """
+
+    def __init__(self, name: str, space: Space, strategy: str, strategy_options: dict,
+                 seed: int | None, storage: str, trials: list[Trial] | None = None):
+        self.name, self.space, self.strategy = name, space, strategy
+        self.strategy_options, self.seed, self.storage = strategy_options, seed, storage
+        self.trials: list[Trial] = trials or []
+
+    @property
+    def completed(self) -> list[Trial]:
+        return [t for t in self.trials if t.status == "complete"]
+
+    @property
+    def best_trial(self) -> Trial | None:
+        """The complete trial with the lowest value (earliest on ties), or None."""
+        done = [t for t in self.completed if t.value is not None]
+        return min(done, key=lambda t: (t.value, t.number)) if done else None
+
+    @property
+    def best_params(self) -> dict | None:
+        b = self.best_trial
+        return None if b is None else dict(b.params)
+
+    @property
+    def best_value(self) -> float | None:
+        b = self.best_trial
+        return None if b is None else b.value
+
+    def counts(self) -> dict[str, int]:
+        return {s: sum(t.status == s for t in self.trials) for s in STATUSES}
+
+    def table(self, last: int | None = None):
+        """A rich ``Table`` of the trials (the ``last`` ones if given), best marked."""
+        from rich.table import Table
+
+        best = self.best_trial
+        table = Table(title=f"study {self.name!r} ({self.strategy})", show_lines=False)
+        table.add_column("#", justify="right")
+        table.add_column("status")
+        table.add_column("value", justify="right")
+        if any(t.budget is not None for t in self.trials):
+            table.add_column("budget", justify="right")
+        for n in self.space.names:
+            table.add_column(n, justify="right")
+        table.add_column("time", justify="right")
+        rows = self.trials if last is None else self.trials[-last:]
+        has_budget = any(t.budget is not None for t in self.trials)
+        for t in rows:
+            style = "bold green" if best is not None and t.number == best.number else None
+            status = t.status + (f" ({_short(t.error)})" if t.error and t.status == "failed" else "")
+            cells = [str(t.number), status, _fmt(t.value)]
+            if has_budget:
+                cells.append("" if t.budget is None else _fmt(t.budget))
+            cells += [_fmt(t.params.get(n)) for n in self.space.names]
+            cells.append("" if t.duration is None else f"{t.duration:.2f}s")
+            table.add_row(*cells, style=style)
+        c = self.counts()
+        table.caption = (f"{len(self.trials)} trials: {c['complete']} complete, {c['failed']} failed, "
+                         f"{c['pruned']} pruned, {c['running']} running"
+                         + (f" | best #{best.number}: {_fmt(best.value)}" if best else ""))
+        return table
+
+    def __repr__(self) -> str:
+        return f"Study(name={self.name!r}, strategy={self.strategy!r}, trials={len(self.trials)})"
+
+
+def _short(text: str, n: int = 40) -> str:
+    line = text.strip().splitlines()[-1] if text.strip() else ""
+    return line if len(line) <= n else line[: n - 1] + "…"
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+# --------------------------------------------------------------------------- executing
+
+
+def _execute(objective: Callable[[Trial], float], trial: Trial) -> dict:
+    """Run one trial; never raises an ``Exception`` (failures become results).
+    Module level so that executors can pickle it."""
+    trial.started = time.time()
+    status, value, error = "complete", None, None
+    try:
+        result = objective(trial)
+        value = clean_value(result)
+        if value is None:
+            status, error = "failed", f"objective returned {result!r}, not a finite number"
+    except TrialPruned as exc:
+        status, error = "pruned", str(exc) or None
+        value = trial.intermediate[-1][1] if trial.intermediate else None
+    except Exception as exc:  # a failed trial must not end the search
+        status = "failed"
+        error = f"{type(exc).__name__}: {exc}\n" + "".join(traceback.format_exc(limit=-3))
+    return {"status": status, "value": clean_value(value), "intermediate": trial.intermediate,
+            "error": error, "started": trial.started, "finished": time.time()}
+
+
+class _Display:
+    """Live rich table on a terminal; one line per trial on a non-terminal
+    console that was passed in; silent otherwise."""
+
+    def __init__(self, console: Any):
+        self.console, self.live = console, None
+        if console is None:
+            import sys
+
+            if sys.stdout.isatty():
+                from rich.console import Console
+
+                self.console = Console()
+        self.mode = ("off" if self.console is None else
+                     "live" if self.console.is_terminal else "lines")
+
+    def start(self, study: Study) -> None:
+        if self.mode == "live":
+            from rich.live import Live
+
+            # auto_refresh=False: no refresh thread, so forking worker processes stays safe
+            self.live = Live(study.table(last=20), console=self.console, auto_refresh=False)
+            self.live.start()
+
+    def trial_end(self, study: Study, trial: Trial) -> None:
+        if self.mode == "live":
+            self.live.update(study.table(last=20), refresh=True)
+        elif self.mode == "lines":
+            best = study.best_trial
+            params = ", ".join(f"{k}={_fmt(v)}" for k, v in trial.params.items())
+            self.console.print(f"trial {trial.number} {trial.status} value={_fmt(trial.value)} {params}"
+                               + (f" | best #{best.number} {_fmt(best.value)}" if best else ""),
+                               markup=False, highlight=False)
+
+    def stop(self, study: Study) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+        if self.mode != "off":
+            best = study.best_trial
+            if best is not None:
+                self.console.print(f"best trial #{best.number}: value={_fmt(best.value)} params={best.params}",
+                                   markup=False, highlight=False)
+
+
+def _make_executor(executor: Any, workers: int | None) -> tuple[Executor | None, int, Callable[[bool], None]]:
+    """-> (executor or None, number of trials to keep in flight, shutdown(wait))."""
+    if executor is None:
+        if workers not in (None, 1):
+            raise ValueError(f"workers={workers!r} needs an executor: pass executor='process' "
+                             "(or a concurrent.futures.Executor, or 'dask://host:port')")
+        return None, 1, lambda wait: None
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers={workers!r} is invalid: must be an integer >= 1")
+    if isinstance(executor, Executor):
+        n = workers or getattr(executor, "_max_workers", None) or os.cpu_count() or 1
+        return executor, n, lambda wait: None
+    if executor == "process":
+        n = workers or os.cpu_count() or 1
+        pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
+        return pool, n, lambda wait: pool.shutdown(wait=wait, cancel_futures=True)
+    if isinstance(executor, str) and executor.startswith("dask://"):
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ImportError("executor='dask://...' needs the optional dependency 'distributed': "
+                              "pip install 'tinygrad-init[distributed]'") from None
+        address = "tcp://" + executor[len("dask://"):]
+        try:
+            client = Client(address, timeout=30)
+        except OSError as exc:
+            raise OSError(f"executor={executor!r}: cannot connect to the Dask scheduler at {address}: {exc}") from None
+        n = workers or max(1, sum(client.nthreads().values()))
+        ex = client.get_executor()
+
+        def shutdown(wait: bool) -> None:
+            ex.shutdown(wait=False)
+            client.close()
+
+        return ex, n, shutdown
+    raise ValueError(f"executor={executor!r} is invalid: must be None (in process), 'process', "
+                     "'dask://host:port' or a concurrent.futures.Executor")
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _strategy_key(strategy: Any) -> str:
+    if isinstance(strategy, str):
+        return strategy
+    if isinstance(strategy, Strategy):
+        raise TypeError("strategy must be a registered name or a factory (e.g. a Strategy subclass), "
+                        "not an instance: the runner rebuilds it from the seed to resume")
+    if not callable(strategy):
+        raise TypeError(f"strategy={strategy!r} is invalid: must be a name or a factory")
+    return f"{strategy.__module__}:{strategy.__qualname__}"
+
+
+def _build_strategy(strategy: Any, space: Space, seed: int | None, options: dict) -> Strategy:
+    if isinstance(strategy, str):
+        from ..registry import search_strategy
+
+        return search_strategy(strategy, space, seed=seed, **options)
+    from ..registry import check_signature
+
+    check_signature(f"search strategy {_strategy_key(strategy)!r}", strategy, (space,),
+                    {"seed": seed, **options})
+    return strategy(space, seed=seed, **options)
+
+
+def _plugin_manager(callbacks: Iterable[Any]) -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    from ..registry import get_registry
+
+    for plugin in get_registry().lifecycle_plugins():
+        pm.register(plugin)
+    for cb in callbacks:
+        pm.register(cb)
+    return pm
+
+
+def _jsonable(params: Mapping[str, Any]) -> dict:
+    return json.loads(json.dumps(dict(params)))
+
+
+def _check_same(existing: dict, space: Space, key: str, options: dict, seed: Any, path: str, name: str) -> None:
+    diffs = []
+    if existing["space"] != space.to_dict():
+        diffs.append(f"space {existing['space']} (now {space.to_dict()})")
+    if existing["strategy"] != key:
+        diffs.append(f"strategy {existing['strategy']!r} (now {key!r})")
+    if existing["strategy_options"] != options:
+        diffs.append(f"strategy options {existing['strategy_options']} (now {options})")
+    if existing["seed"] != seed:
+        diffs.append(f"seed {existing['seed']!r} (now {seed!r})")
+    if diffs:
+        raise ValueError(f"study {name!r} in {path!r} was created with another " + "; ".join(diffs)
+                         + ". Use another study name or storage file; the file was not changed.")
+
+
+def run(objective: Callable[[Trial], float], space: Space | Mapping[str, Any], strategy: Any = "bayes",
+        n_trials: int = 20, storage: str | os.PathLike | None = None, study: str = "default",
+        executor: Any = None, workers: int | None = None, seed: int | None = 0,
+        strategy_options: Mapping[str, Any] | None = None, callbacks: Iterable[Any] = (),
+        console: Any = None) -> Study:
+    """Search ``space`` for the configuration minimizing ``objective``.
+
+    :param objective: ``objective(trial) -> float`` (lower is better); reads
+        ``trial.params`` (and ``trial.budget``), may call ``trial.report(step, value)``
+        and raise ``TrialPruned`` when ``trial.should_prune()``. An exception or a
+        non-finite value makes the trial ``failed`` and the search goes on. With a
+        process or dask executor it must be picklable (a module-level function).
+    :param space: a :class:`Space` (or a dict of dimensions).
+    :param strategy: a registered strategy name (``"random"``, ``"grid"``,
+        ``"manual"``, ``"hyperband"``, ``"bayes"``, ``"tpe"``...) or a factory
+        ``factory(space, seed=None, **options)``.
+    :param n_trials: the total number of trials the study should have (a resumed
+        study runs only the missing ones); fewer if the strategy is exhausted.
+    :param storage: ``"sqlite:///study.db"``, a path, or ``None`` (in memory).
+    :param study: the study name inside the storage.
+    :param executor: ``None`` (in this process, live pruning), ``"process"``
+        (a spawn-based process pool of ``workers``), ``"dask://host:port"``
+        (a Dask ``distributed`` cluster) or any ``concurrent.futures.Executor``.
+    :param workers: trials kept in flight (default: the executor's workers).
+    :param seed: the strategy's seed (part of the study's identity).
+    :param strategy_options: the strategy's hyperparameters (JSON-able).
+    :param callbacks: objects implementing ``tinygrad_init_trial_start``/``_end``.
+    :param console: a rich ``Console`` for the live table (default: stdout when
+        it is a terminal, else silent).
+    :return: the :class:`Study` with every trial.
+    :raises ValueError: the study exists with another space, strategy, options or
+        seed (the file is left untouched); ``StorageError`` if the storage cannot
+        be written (before any trial runs).
+    """
+    space = space if isinstance(space, Space) else Space(space)
+    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0:
+        raise ValueError(f"n_trials={n_trials!r} is invalid: must be an integer >= 0")
+    if not isinstance(study, str) or not study:
+        raise ValueError(f"study={study!r} is invalid: must be a non-empty name")
+    if not callable(objective):
+        raise TypeError(f"objective={objective!r} is invalid: must be a callable objective(trial) -> float")
+    options = dict(strategy_options or {})
+    try:
+        options_json = json.loads(json.dumps(options, sort_keys=True))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"strategy_options={options!r} must be JSON-able (they are stored): {exc}") from None
+    key = _strategy_key(strategy)
+    strat = _build_strategy(strategy, space, seed, options)  # bad hyperparameters fail first
+    if executor == "process":
+        try:
+            pickle.dumps(objective)
+        except Exception as exc:
+            raise TypeError(f"executor='process' needs a picklable objective (a module-level function), "
+                            f"got {objective!r}: {exc}") from None
+
+    store = Storage(storage)
+    try:
+        existing = store.get_study(study)
+        if existing is not None:
+            _check_same(existing, space, key, options_json, seed, store.path, study)
+            study_id = existing["id"]
+        else:
+            study_id = store.create_study(study, space.to_dict(), key, options_json, seed)
+        records = store.trials(study_id)
+        the_study = Study(study, space, key, options_json, seed, store.url,
+                          [Trial(r["number"], r["params"], r["budget"], status=r["status"], value=r["value"],
+                                 intermediate=r["intermediate"], error=r["error"], started=r["started"],
+                                 finished=r["finished"]) for r in records])
+        proposals = _replay(strat, records)
+        pm = _plugin_manager(callbacks)
+        ex, slots, shutdown = _make_executor(executor, workers)
+        display = _Display(console)
+        display.start(the_study)
+        finished = False
+        try:
+            _loop(objective, the_study, strat, store, study_id, records, proposals, pm, ex, slots,
+                  n_trials, display)
+            finished = True
+        finally:
+            display.stop(the_study)
+            shutdown(finished)  # interrupted: do not wait for running trials (they stay 'running')
+    finally:
+        store.close()
+    return the_study
+
+
+def _replay(strat: Strategy, records: list[dict]) -> dict[int, Any]:
+    """Re-ask and re-tell a rebuilt strategy in the recorded order.
+
+    -> ``{number: proposal object}`` (what to tell back / re-run)."""
+    told = sorted((r for r in records if r["tell_order"] is not None), key=lambda r: r["tell_order"])
+    proposals: dict[int, Any] = {}
+    tpos, warned = 0, False
+
+    def tell_upto(limit: int) -> None:
+        nonlocal tpos
+        while tpos < min(limit, len(told)):
+            r = told[tpos]
+            strat.tell(proposals[r["number"]], _told_value(r["status"], r["value"]))
+            tpos += 1
+
+    batches: dict[int, list[dict]] = {}
+    for r in records:
+        batches.setdefault(r["batch"], []).append(r)
+    for batch in sorted(batches.values(), key=lambda b: b[0]["number"]):
+        tell_upto(batch[0]["tells_before"])
+        got = strat.ask_batch(len(batch))
+        for i, r in enumerate(batch):
+            p = got[i] if i < len(got) else None
+            if p is None or _jsonable(p) != r["params"]:
+                if not warned:
+                    warnings.warn(f"search resume: the strategy proposed {None if p is None else dict(p)} "
+                                  f"where trial {r['number']} had {r['params']}; it is not deterministic "
+                                  "for its seed, so the continuation may differ", RuntimeWarning, stacklevel=3)
+                    warned = True
+                p = Proposal(r["params"], r["budget"])
+            proposals[r["number"]] = p
+    tell_upto(len(told))
+    return proposals
+
+
+def _told_value(status: str, value: float | None) -> float | None:
+    # failed -> None; pruned -> its last reported value (pessimistic: an early loss)
+    return value if status in ("complete", "pruned") else None
+
+
+def _loop(objective, study: Study, strat: Strategy, store: Storage, study_id: int, records: list[dict],
+          proposals: dict[int, Any], pm, ex, slots: int, n_trials: int, display: _Display) -> None:
+    by_number = {t.number: t for t in study.trials}
+    rerun = [by_number[r["number"]] for r in records if r["status"] == "running"]
+    rerun_numbers = {t.number for t in rerun}
+    tell_count = sum(r["tell_order"] is not None for r in records)
+    next_batch = max((r["batch"] for r in records), default=-1) + 1
+    inflight: dict[Any, Trial] = {}
+    queue: list[Trial] = []  # to launch (sequential mode runs them one by one)
+
+    def finish(trial: Trial, result: dict) -> None:
+        nonlocal tell_count
+        trial.status, trial.value, trial.error = result["status"], result["value"], result["error"]
+        trial.intermediate = [(int(s), v) for s, v in result["intermediate"]]
+        trial.started, trial.finished = result["started"], result["finished"]
+        trial._strategy = None
+        store.finish_trial(study_id, trial.number, status=trial.status, value=trial.value,
+                           intermediate=trial.intermediate, started=trial.started,
+                           finished=trial.finished, error=trial.error, tell_order=tell_count)
+        tell_count += 1
+        strat.tell(proposals[trial.number], _told_value(trial.status, trial.value))
+        pm.hook.tinygrad_init_trial_end(study=study, trial=trial)
+        display.trial_end(study, trial)
+
+    while True:
+        while rerun and len(inflight) + len(queue) < slots:
+            queue.append(rerun.pop(0))
+        free = slots - len(inflight) - len(queue)
+        missing = n_trials - len(study.trials)
+        if free > 0 and missing > 0:
+            got = strat.ask_batch(min(free, missing))
+            if got:
+                new = []
+                for p in got:
+                    t = Trial(len(study.trials), _jsonable(p), getattr(p, "budget", None))
+                    proposals[t.number] = p
+                    study.trials.append(t)
+                    new.append(t)
+                now = time.time()
+                for t in new:
+                    t.started = now
+                store.add_trials(study_id, [{"number": t.number, "params": t.params, "budget": t.budget,
+                                             "batch": next_batch, "tells_before": tell_count,
+                                             "started": now} for t in new])
+                next_batch += 1
+                queue.extend(new)
+        if not queue and not inflight:
+            break
+        for t in queue:
+            if t.started is None or t.number in rerun_numbers:  # a re-run: record its new start
+                t.started = time.time()
+                store.start_trial(study_id, t.number, t.started)
+                rerun_numbers.discard(t.number)
+            pm.hook.tinygrad_init_trial_start(study=study, trial=t)
+            if ex is None:
+                t._strategy = strat
+                try:
+                    result = _execute(objective, t)
+                finally:
+                    t._strategy = None
+                finish(t, result)
+            else:
+                inflight[ex.submit(_execute, objective, Trial(t.number, t.params, t.budget))] = t
+        queue = []
+        if inflight:
+            done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+            for fut in sorted(done, key=lambda f: inflight[f].number):
+                t = inflight.pop(fut)
+                try:
+                    result = fut.result()
+                except Exception as exc:  # the executor could not run it (pickling, lost worker)
+                    now = time.time()
+                    result = {"status": "failed", "value": None, "intermediate": [], "started": t.started,
+                              "finished": now, "error": f"executor error: {type(exc).__name__}: {exc}"}
+                finish(t, result)
+
+
+def load_study(storage: str | os.PathLike, study: str | None = None) -> Study:
+    """Read a study back from ``storage`` (``study`` may be omitted when the file
+    holds exactly one). Raises ``ValueError`` listing the names otherwise."""
+    path = storage if isinstance(storage, str) else os.fspath(storage)
+    from .storage import parse_url
+
+    p = parse_url(path)
+    if p != ":memory:" and not os.path.isfile(p):
+        raise StorageError(f"no study file at {p!r}")
+    store = Storage(path)
+    try:
+        names = store.study_names()
+        if study is None:
+            if len(names) != 1:
+                raise ValueError(f"{p!r} holds {len(names)} studies ({', '.join(names) or 'none'}): "
+                                 "name one with study=")
+            study = names[0]
+        row = store.get_study(study)
+        if row is None:
+            raise ValueError(f"no study {study!r} in {p!r}; studies: {', '.join(names) or '(none)'}")
+        trials = [Trial(r["number"], r["params"], r["budget"], status=r["status"], value=r["value"],
+                        intermediate=r["intermediate"], error=r["error"], started=r["started"],
+                        finished=r["finished"]) for r in store.trials(row["id"])]
+        return Study(study, Space.from_dict(row["space"]), row["strategy"], row["strategy_options"],
+                     row["seed"], store.url, trials)
+    finally:
+        store.close()
