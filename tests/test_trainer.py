@@ -336,3 +336,19 @@ def test_fine_tuning_modes():
     assert not np.array_equal(weights(m)["0.weight"], pretrained["0.weight"])
     with pytest.raises(ValueError, match="mode='everything'"):
         fine_tune(m, "everything", lr=0.1)
+
+
+def test_rich_logger_shows_a_live_progress_bar_on_a_terminal():
+    import time
+    X, y = data(64)
+    buf = io.StringIO()
+    console = Console(file=buf, width=120, force_terminal=True)
+
+    class Slow:  # long enough for the bar to refresh
+        @hookimpl
+        def tinygrad_init_step_end(self):
+            time.sleep(0.02)
+    trainer(model(), callbacks=[tgi.callback("rich_logger", console=console), Slow()]).fit(
+        (X, y), epochs=2, batch_size=8)
+    out = buf.getvalue()
+    assert "steps/s" in out and "epoch 1/2" in out and "loss " in out and "lr " in out
