@@ -17,20 +17,9 @@ import numpy as np
 import tinygrad_init as tgi
 from tinygrad_init import hookimpl
 from tinygrad_init.nn import Module, Parameter
-from tinygrad_init.validation import fail, integer, positive
+from tinygrad_init.validation import positive, shape
 
 NAME = "rms_norm"
-
-
-def _shape(value) -> tuple[int, ...]:
-    dims = (value,) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
-    try:
-        dims = tuple(dims)
-    except TypeError:
-        fail(NAME, "normalized_shape", value, "an int or a tuple of ints", TypeError)
-    if not dims:
-        fail(NAME, "normalized_shape", value, "a non-empty shape")
-    return tuple(integer(NAME, "normalized_shape", d, minimum=1) for d in dims)
 
 
 class RMSNorm(Module):
@@ -46,7 +35,7 @@ class RMSNorm(Module):
     def __init__(self, num_features, eps: float | None = None, elementwise_affine: bool = True,
                  dtype=np.float32):
         super().__init__()
-        self.normalized_shape = _shape(num_features)
+        self.normalized_shape = shape(NAME, "normalized_shape", num_features)
         self.eps = None if eps is None else positive(NAME, "eps", eps)
         self.elementwise_affine = bool(elementwise_affine)
         self.weight = (Parameter(np.ones(self.normalized_shape, np.dtype(dtype)))

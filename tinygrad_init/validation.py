@@ -59,3 +59,15 @@ def one_of(component: str, param: str, value: Any, choices: Iterable[Any]) -> An
     if value not in choices:
         fail(component, param, value, "one of " + ", ".join(repr(c) for c in choices))
     return value
+
+
+def shape(component: str, param: str, value: Any) -> tuple[int, ...]:
+    """An int or a non-empty sequence of ints >= 1, as a tuple (``normalized_shape``...)."""
+    dims = (value,) if hasattr(value, "__index__") and not isinstance(value, bool) else value
+    try:
+        dims = tuple(dims)
+    except TypeError:
+        fail(component, param, value, "an int or a tuple of ints", TypeError)
+    if not dims:
+        fail(component, param, value, "a non-empty shape")
+    return tuple(integer(component, param, d, minimum=1) for d in dims)
