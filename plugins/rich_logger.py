@@ -45,7 +45,11 @@ class RichLogger:
     name = "rich_logger"
 
     def __init__(self, console=None, diagnostics: bool = True, progress: bool | None = None, every: int = 1):
-        self.console = console if console is not None else Console()
+        if console is None:
+            console = Console()
+            if not console.is_terminal:  # a log file: wide enough that tables do not wrap
+                console = Console(width=120)
+        self.console = console
         self.show_diagnostics = bool(diagnostics)
         self.show_progress = progress
         self.every = integer(self.name, "every", every, minimum=1)

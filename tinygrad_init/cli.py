@@ -96,7 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, console=None) -> int:
     from rich.console import Console
 
-    console = console or Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # logs and pipes: wide enough that tables do not wrap
+            console = Console(width=120)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
