@@ -27,7 +27,7 @@ import numpy as np
 
 import tinygrad_init as tgi
 from tinygrad_init import hookimpl
-from tinygrad_init.nn import Module
+from tinygrad_init.nn import Module, evaluating
 
 
 def _read(source: Any, who: str) -> tuple[str, dict[str, np.ndarray]]:
@@ -63,16 +63,9 @@ def _read(source: Any, who: str) -> tuple[str, dict[str, np.ndarray]]:
 
 
 def _probe(model: Module, arr: np.ndarray) -> None:
-    """One forward pass that changes nothing: every module in eval mode (so BatchNorm's
-    running statistics are not updated), then each module's own mode restored."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with tgi.no_grad():
-            model(tgi.Tensor(arr))
-    finally:
-        for m, mode in modes:
-            m.training = mode
+    """One forward pass that changes nothing (eval mode: BatchNorm's statistics stay)."""
+    with evaluating(model), tgi.no_grad():
+        model(tgi.Tensor(arr))
 
 
 class Pretrained:

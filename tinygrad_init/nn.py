@@ -33,6 +33,8 @@ Weight layouts follow PyTorch: ``Linear.weight`` is ``(out_features, in_features
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import math
 from collections import namedtuple
 from typing import Any, Iterator
@@ -304,6 +306,22 @@ class Module:
 
 
 # ---------------------------------------------------------------------- helpers
+@contextmanager
+def evaluating(module: Module) -> Iterator[Module]:
+    """Eval mode inside the block; afterwards every submodule gets its own mode back.
+
+    For a forward pass that must change nothing (BatchNorm's running statistics stay,
+    Dropout is off), without losing which submodules were in which mode.
+    """
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+
 def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 

@@ -22,6 +22,7 @@ from . import functional as F
 from . import hookspecs
 from .registry import callback as build_callback
 from .registry import get_registry, optimizer as build_optimizer, schedule as build_schedule
+from .nn import Module, evaluating
 from .tensor import Tensor, no_grad
 
 LOSSES: dict[str, Callable] = {
@@ -134,7 +135,6 @@ class Trainer:
                  schedule_unit: str = "epoch", callbacks: Sequence[Any] = (),
                  diagnostics: bool = False, diagnostics_every: int | None = None,
                  l1: float = 0.0, l2: float = 0.0, clip_grad_norm: float | None = None):
-        from .nn import Module
         from .optim import Optimizer
 
         if not isinstance(model, Module):
@@ -206,31 +206,21 @@ class Trainer:
     def predict(self, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Model outputs for ``X`` in eval mode, without building a graph."""
         X = np.asarray(X)
-        was = self.model.training
-        self.model.eval()
-        try:
-            with no_grad():
-                return np.concatenate([self.model(Tensor(X[i:i + batch_size])).data
-                                       for i in range(0, len(X), batch_size)])
-        finally:
-            self.model.train(was)
+        with evaluating(self.model), no_grad():
+            return np.concatenate([self.model(Tensor(X[i:i + batch_size])).data
+                                   for i in range(0, len(X), batch_size)])
 
     def evaluate(self, data: Any, batch_size: int = 1024, prefix: str = "") -> dict[str, float]:
         """``{loss, acc}`` (classification) or ``{loss}`` of the model on ``(X, y)``, eval mode."""
         X, y = _as_xy(data, "evaluate data")
-        was = self.model.training
-        self.model.eval()
         total, correct = 0.0, 0
-        try:
-            with no_grad():
-                for i in range(0, len(X), batch_size):
-                    out = self.model(Tensor(X[i:i + batch_size]))
-                    yb = y[i:i + batch_size]
-                    total += float(self._loss(out, yb).item()) * len(yb)
-                    if self.classification:
-                        correct += self._correct(out.data, yb)
-        finally:
-            self.model.train(was)
+        with evaluating(self.model), no_grad():
+            for i in range(0, len(X), batch_size):
+                out = self.model(Tensor(X[i:i + batch_size]))
+                yb = y[i:i + batch_size]
+                total += float(self._loss(out, yb).item()) * len(yb)
+                if self.classification:
+                    correct += self._correct(out.data, yb)
         res = {f"{prefix}loss": total / len(X)}
         if self.classification:
             res[f"{prefix}acc"] = correct / len(X)
@@ -499,13 +489,8 @@ class Trainer:
             if np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)):
                 return
             raise TypeError(f"cross_entropy needs integer class labels, got y of dtype {y.dtype}")
-        was = self.model.training
-        self.model.eval()
-        try:
-            with no_grad():
-                n_classes = self.model(Tensor(x0)).shape[-1]
-        finally:
-            self.model.train(was)
+        with evaluating(self.model), no_grad():
+            n_classes = self.model(Tensor(x0)).shape[-1]
         lo, hi = int(y.min()), int(y.max())
         if lo < 0 or hi >= n_classes:
             bad = lo if lo < 0 else hi
