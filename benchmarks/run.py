@@ -77,7 +77,7 @@ class NumpyMLP:
 class TgiMLP:
     """The same network with raw Tensors (or nn.Linear with --nn); SGD momentum by hand."""
 
-    def __init__(self, base: NumpyMLP, use_nn: bool = False) -> None:
+    def __init__(self, base: NumpyMLP, use_nn: bool = False, use_opt: bool = False) -> None:
         self.params = [Tensor(p.copy(), requires_grad=True) for p in base.params]
         self.layers = None
         if use_nn:
@@ -91,6 +91,10 @@ class TgiMLP:
                 self.layers.append(lin)
             self.params = [p for lin in self.layers for p in lin.parameters()]
         self.vel = [np.zeros_like(p.data) for p in self.params]
+        self.opt = None
+        if use_opt:
+            import tinygrad_init as tgi
+            self.opt = tgi.optimizer("sgd", self.params, lr=LR, momentum=MU)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.layers is not None:
@@ -112,6 +116,10 @@ class TgiMLP:
         logits = self.forward(Tensor(x))
         loss = (logits.log_softmax() * onehot).sum() * (-1.0 / len(x))
         loss.backward()
+        if self.opt is not None:  # the sgd plugin, as a user runs it
+            self.opt.step()
+            self.opt.zero_grad()
+            return loss.item()
         for p, v in zip(self.params, self.vel):
             v *= MU
             v += p.grad
@@ -145,10 +153,10 @@ def peak_bytes(f: Callable) -> int:
     return peak
 
 
-def mlp_case(sizes: list, batch: int, use_nn: bool) -> tuple:
+def mlp_case(sizes: list, batch: int, use_nn: bool, use_opt: bool = False) -> tuple:
     rng = np.random.default_rng(0)
     base = NumpyMLP(sizes, rng)
-    eng = TgiMLP(base, use_nn)
+    eng = TgiMLP(base, use_nn, use_opt)
     x = rng.standard_normal((batch, sizes[0])).astype(np.float32)
     onehot = np.eye(sizes[-1], dtype=np.float32)[rng.integers(0, sizes[-1], batch)]
     # same start, same data: the losses must agree (a sanity check, not a benchmark)
@@ -174,6 +182,8 @@ def main(argv: list | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats (smoke run)")
     ap.add_argument("--nn", action="store_true", help="use tinygrad_init.nn.Linear layers")
+    ap.add_argument("--optimizer", action="store_true",
+                    help="update with the sgd optimizer plugin instead of a hand-written loop")
     ap.add_argument("--repeats", type=int, default=None)
     args = ap.parse_args(argv)
     reps = args.repeats or (3 if args.quick else 15)
@@ -183,7 +193,7 @@ def main(argv: list | None = None) -> int:
              ("MLP 2-16-16-2, batch 32", [2, 16, 16, 2], 32, 2.5, 200),
              ("deep MLP 784-[256]x8-10, batch 64", [784] + [256] * 8 + [10], 64, 1.15, 3)]
     for name, sizes, batch, target, inner in cases:
-        fb, ft = mlp_case(sizes, batch, args.nn)
+        fb, ft = mlp_case(sizes, batch, args.nn, args.optimizer)
         tb, tt = timed_pair(fb, ft, reps, inner)
         rows.append((name, f"{tb * 1e3:.3f} ms", f"{tt * 1e3:.3f} ms", tt / tb, target))
 
@@ -207,7 +217,7 @@ def main(argv: list | None = None) -> int:
     rows.append((f"chain of {'1,000,000' if not args.quick else '100,000'} ops (no recursion)",
                  "-", f"{t_long:.2f} s", None, None))
 
-    fb, ft = mlp_case([784, 256, 128, 10], 128, args.nn)
+    fb, ft = mlp_case([784, 256, 128, 10], 128, args.nn, args.optimizer)
     mb, mt = peak_bytes(fb), peak_bytes(ft)
     rows.append(("peak memory, one MLP 784-256-128-10 step", f"{mb / 2**20:.2f} MiB",
                  f"{mt / 2**20:.2f} MiB", mt / mb, 1.3))

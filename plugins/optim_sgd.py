@@ -62,11 +62,16 @@ class SGD(Optimizer):
             if group["momentum_form"] == "ewa":
                 v = mu * state["momentum_buffer"] + (1.0 - mu) * g
                 g = (1.0 - mu) * g + mu * v if group["nesterov"] else v
-            else:
-                v = np.array(g) if step == 1 else mu * state["momentum_buffer"] + (1.0 - group["dampening"]) * g
+            elif step == 1:
+                v = np.array(g)
+            else:  # v = mu * buf + (1 - dampening) * g, built in a new array (never in place)
+                v = mu * state["momentum_buffer"]
+                v += g if group["dampening"] == 0 else (1.0 - group["dampening"]) * g
+            if group["momentum_form"] != "ewa":
                 g = g + mu * v if group["nesterov"] else v
             state["momentum_buffer"] = v
-        return p - lr * g
+        step_ = np.asarray(lr * g)  # a new array: subtract into it, not allocate p - lr*g
+        return np.subtract(p, step_, out=step_)
 
 
 @hookimpl

@@ -31,7 +31,9 @@ _SUBMODULES = {"nn", "functional", "datasets", "testing", "search", "validation"
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value  # later lookups skip __getattr__
+        return value
     if name == "F":
         return importlib.import_module(".functional", __name__)
     if name in _SUBMODULES:

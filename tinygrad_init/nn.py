@@ -402,12 +402,7 @@ class Linear(Module):
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"{self._name()}: input shape {tuple(x.shape)} does not match "
                              f"in_features={self.in_features}")
-        lead = x.shape[:-1]
-        flat = x if x.ndim == 2 else x.reshape(-1, self.in_features)
-        y = flat @ self.weight.T
-        if self.bias is not None:
-            y = y + self.bias
-        return y if x.ndim == 2 else y.reshape(*lead, self.out_features)
+        return x.linear(self.weight, self.bias)  # one node: no transposed weight copy
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

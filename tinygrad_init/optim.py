@@ -253,7 +253,9 @@ class Optimizer:
                 if g.shape != p.data.shape:
                     raise ValueError(f"{self.name}: parameter {self._label(i)} has shape "
                                      f"{p.data.shape} but its gradient has shape {g.shape}")
-                if not np.isfinite(g).all():
+                # one pass: NaN and inf make the sum non-finite; only then look closer
+                # (a finite-but-huge gradient can overflow the sum)
+                if not math.isfinite(g.sum()) and not np.isfinite(g).all():
                     bad.append(i)
                 if hp is None:
                     hp = {k: v for k, v in group.items() if k != "params"}

@@ -5,7 +5,7 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "gradcheck": "gradcheck", "numerical_grad": "gradcheck", "GradcheckError": "gradcheck",
+    "gradcheck": "gradients", "numerical_grad": "gradients", "GradcheckError": "gradients",
     "shapes": "strategies", "broadcastable_shapes": "strategies", "arrays": "strategies",
     "conformance_cases": "conformance", "parametrize_with_checks": "conformance",
     "ConformanceCase": "conformance",
@@ -14,7 +14,9 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value  # later lookups skip __getattr__
+        return value
     raise AttributeError(f"module 'tinygrad_init.testing' has no attribute {name!r}")
 
 

@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from ..tensor import Tensor
-from .gradcheck import GradcheckError, gradcheck
+from .gradients import GradcheckError, gradcheck
 
 NUM_FEATURES = 6
 OTHER_FEATURES = 12  # divisible by every divisor of 6, so group counts stay valid

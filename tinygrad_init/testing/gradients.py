@@ -12,8 +12,7 @@ well-defined derivative; draw them with ``tinygrad_init.testing.arrays(..., avoi
 """
 from __future__ import annotations
 
-import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -149,14 +148,3 @@ def gradcheck(fn: Callable[..., Tensor], *arrays: Any, eps: float = 1e-6, atol: 
                 index=i, max_abs=float(np.nanmax(err)), max_rel=float(np.nanmax(rel)),
                 worst=worst, analytic=a, numerical=n)
     return True
-
-
-# `from tinygrad_init.testing import gradcheck` can return this *module* (the import system
-# binds the submodule to the package attribute of the same name after the lazy __getattr__
-# ran), so the module itself forwards calls to the function until the package caches names.
-class _CallableModule(type(sys.modules[__name__])):
-    def __call__(self, *args: Any, **kwargs: Any) -> bool:
-        return gradcheck(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
