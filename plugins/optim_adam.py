@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from tinygrad_init import Optimizer, hookimpl
-from tinygrad_init.validation import fail, in_range, positive
+from tinygrad_init.validation import betas, fail, positive
 
 
 def _flag(component, name, value):
@@ -42,11 +42,7 @@ class Adam(Optimizer):
     conformance_examples = [{"lr": 1e-2}, {"lr": 1e-2, "amsgrad": True, "weight_decay": 1e-4}]
 
     def validate(self, hp, component):
-        b = hp["betas"]
-        if not isinstance(b, (tuple, list)) or len(b) != 2:
-            fail(component, "betas", b, "a pair (beta1, beta2)", TypeError)
-        hp["betas"] = (in_range(component, "betas[0]", b[0], 0.0, 1.0),
-                       in_range(component, "betas[1]", b[1], 0.0, 1.0))
+        hp["betas"] = betas(component, hp["betas"])
         hp["eps"] = positive(component, "eps", hp["eps"])
         _flag(component, "amsgrad", hp["amsgrad"])
         _flag(component, "bias_correction", hp["bias_correction"])

@@ -38,15 +38,11 @@ import math
 import numpy as np
 
 from tinygrad_init import Optimizer, hookimpl
-from tinygrad_init.validation import fail, in_range, nonnegative, positive
+from tinygrad_init.validation import betas, nonnegative, positive
 
 
 def _betas(component, hp):
-    b = hp["betas"]
-    if not isinstance(b, (tuple, list)) or len(b) != 2:
-        fail(component, "betas", b, "a pair (beta1, beta2)", TypeError)
-    hp["betas"] = (in_range(component, "betas[0]", b[0], 0.0, 1.0),
-                   in_range(component, "betas[1]", b[1], 0.0, 1.0))
+    hp["betas"] = betas(component, hp["betas"])
     hp["eps"] = positive(component, "eps", hp["eps"])
 
 

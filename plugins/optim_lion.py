@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinygrad_init import Optimizer, hookimpl
-from tinygrad_init.validation import fail, in_range
+from tinygrad_init.validation import betas
 
 
 class Lion(Optimizer):
@@ -26,11 +26,7 @@ class Lion(Optimizer):
     conformance_examples = [{"lr": 3e-3}, {"lr": 3e-3, "weight_decay": 1e-2}]
 
     def validate(self, hp, component):
-        b = hp["betas"]
-        if not isinstance(b, (tuple, list)) or len(b) != 2:
-            fail(component, "betas", b, "a pair (beta1, beta2)", TypeError)
-        hp["betas"] = (in_range(component, "betas[0]", b[0], 0.0, 1.0),
-                       in_range(component, "betas[1]", b[1], 0.0, 1.0))
+        hp["betas"] = betas(component, hp["betas"])
 
     def init_state(self, data):
         return {"exp_avg": np.zeros_like(data)}

@@ -71,3 +71,11 @@ def shape(component: str, param: str, value: Any) -> tuple[int, ...]:
     if not dims:
         fail(component, param, value, "a non-empty shape")
     return tuple(integer(component, param, d, minimum=1) for d in dims)
+
+
+def betas(component: str, value: Any) -> tuple[float, float]:
+    """A pair ``(beta1, beta2)``, each in ``[0, 1)`` (Adam-family decay rates)."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        fail(component, "betas", value, "a pair (beta1, beta2)", TypeError)
+    return (in_range(component, "betas[0]", value[0], 0.0, 1.0),
+            in_range(component, "betas[1]", value[1], 0.0, 1.0))
