@@ -39,41 +39,21 @@ import sys
 import tomllib
 from typing import Any
 
+from ..experiment import ConfigError, set_field
+
 SEARCH_KEYS = {"strategy", "n_trials", "seed", "storage", "study", "workers", "executor", "options"}
 OBJECTIVE_KEYS = {"kind", "function", "config", "options"}
 TOP_KEYS = {"search", "space", "objective"}
-
-
-class ConfigError(ValueError):
-    """A search config field is missing or invalid (the message names it)."""
 
 
 def _fail(path: str, field: str, value: Any, allowed: str) -> None:
     raise ConfigError(f"{path}: {field} = {value!r} is invalid: {allowed}")
 
 
-def _parse_value(text: str) -> Any:
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text  # a bare string
-
-
 def apply_overrides(config: dict, overrides: list[str]) -> dict:
-    """Apply ``key.path=value`` overrides (values parsed as TOML, else strings)."""
+    """Apply ``key.path=value`` overrides (values read as TOML, else strings), as ``train`` does."""
     for item in overrides or []:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r} is invalid: must be key=value, e.g. search.n_trials=50")
-        key, text = item.split("=", 1)
-        parts = [p for p in key.strip().split(".") if p]
-        if not parts:
-            raise ConfigError(f"--set {item!r} is invalid: empty key")
-        node = config
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"--set {item!r} is invalid: {p!r} is not a table")
-        node[parts[-1]] = _parse_value(text.strip())
+        set_field(config, item)
     return config
 
 
