@@ -172,6 +172,9 @@ def tinygrad_init_train_start(trainer: Any, history: Any, epochs: int) -> None:
         ``trainer.optimizer``, ``trainer.stop_training`` (set ``True`` to stop).
     :param history: the ``History`` being filled (non-empty when resuming).
     :param epochs: the total number of epochs of this fit.
+
+    Not ``firstresult``; the return value is ignored. Implement it as a ``@hookimpl``
+    method of a callback object, taking only the arguments it needs.
     """
 
 
@@ -181,6 +184,9 @@ def tinygrad_init_epoch_start(trainer: Any, epoch: int, num_steps: int) -> None:
 
     :param epoch: 0-based epoch index.
     :param num_steps: the number of optimizer steps this epoch will take.
+
+    Not ``firstresult``; the return value is ignored. Implement it as a ``@hookimpl``
+    method of a callback object, taking only the arguments it needs.
     """
 
 
@@ -193,6 +199,9 @@ def tinygrad_init_step_end(trainer: Any, epoch: int, step: int, logs: dict) -> N
         "global_step": int}`` plus ``"diagnostics"`` (per-layer activation
         mean/std, gradient norm, update-to-weight ratio) when the trainer was
         built with ``diagnostics=True``. Set ``trainer.stop_training = True`` to stop.
+
+    Not ``firstresult``; the return value is ignored. Implement it as a ``@hookimpl``
+    method of a callback object, taking only the arguments it needs.
     """
 
 
@@ -204,6 +213,9 @@ def tinygrad_init_epoch_end(trainer: Any, epoch: int, logs: dict) -> None:
         ``val_acc`` (validation keys only with validation data), ``lr``, ``time``.
         Callbacks that steer (early stopping, reduce-on-plateau) read it and act
         on ``trainer`` (``trainer.stop_training``, ``trainer.optimizer``).
+
+    Not ``firstresult``; the return value is ignored. Implement it as a ``@hookimpl``
+    method of a callback object, taking only the arguments it needs.
     """
 
 
@@ -212,6 +224,9 @@ def tinygrad_init_train_end(trainer: Any, history: Any) -> None:
     """Training stopped (finished, stopped early, diverged, or interrupted).
 
     :param history: the complete ``History``; ``history.stop_reason`` says why.
+
+    Not ``firstresult``; the return value is ignored. Implement it as a ``@hookimpl``
+    method of a callback object, taking only the arguments it needs.
     """
 
 
@@ -221,6 +236,9 @@ def tinygrad_init_trial_start(study: Any, trial: Any) -> None:
 
     :param study: the ``tinygrad_init.search.Study`` (name, space, storage).
     :param trial: the ``Trial`` (``number``, ``params``).
+
+    Not ``firstresult``; the return value is ignored. Implement it as a ``@hookimpl``
+    method of a callback object, taking only the arguments it needs.
     """
 
 
