@@ -221,3 +221,12 @@ def test_accessors_pass_objects_through():
     assert tgi.initializer(init) is init
     with pytest.raises(TypeError, match="initializer must be a name"):
         tgi.initializer(3)
+
+
+def test_every_hook_spec_is_documented():
+    from tinygrad_init import hookspecs
+    from tinygrad_init.registry import HOOK_NAMES
+    assert len(HOOK_NAMES) == 14
+    for name in HOOK_NAMES:
+        doc = getattr(hookspecs, name).__doc__ or ""
+        assert "firstresult" in doc and (":return:" in doc or ":param" in doc), name

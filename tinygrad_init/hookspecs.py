@@ -248,4 +248,7 @@ def tinygrad_init_trial_end(study: Any, trial: Any) -> None:
 
     :param trial: the ``Trial`` with ``status`` (``"complete"``, ``"failed"``,
         ``"pruned"``), ``value``, ``intermediate`` values, ``error`` and timing.
+
+    Not ``firstresult``; the return value is ignored. Implement it as a ``@hookimpl``
+    method of a callback object, taking only the arguments it needs.
     """
