@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml examples/plugin-template/pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) examples/compare_initializers.py
+	$(PY) examples/compare_initializers.py --plot compare_initializers.png
 
 # One BLAS thread: the tests' matrices are small, and BLAS threads fighting over 2 cores
 # made a QR take a second instead of a millisecond.

@@ -32,9 +32,11 @@ def plot_curves(curves: Mapping[str, Sequence[float]], path: str | Path, *, titl
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     try:
-        for label, ys in curves.items():
+        for i, (label, ys) in enumerate(curves.items()):
             xs = list(x) if x is not None else list(range(1, len(ys) + 1))
-            ax.plot(xs[:len(ys)], list(ys), label=label, marker="o" if len(ys) < 25 else None, ms=3)
+            # line styles cycle too, so curves lying on top of each other stay visible
+            ax.plot(xs[:len(ys)], list(ys), label=label, ls=("-", "--", "-.", ":")[i % 4],
+                    marker="o" if len(ys) < 25 else None, ms=3)
         ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
         if logy:
             ax.set_yscale("log")
