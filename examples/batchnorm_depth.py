@@ -28,7 +28,7 @@ from rich.table import Table
 
 import tinygrad_init as tgi
 from tinygrad_init import plot
-from tinygrad_init.datasets import load_digits, standardize, train_val_split
+from tinygrad_init.datasets import digits_split
 from tinygrad_init.trainer import TrainingDiverged
 
 DEPTH, WIDTH = 8, 64
@@ -40,13 +40,6 @@ INITS = {  # label -> (initializer name, hyperparameters)
     "randn": ("scaled_normal", {"scale": 1.0}),
 }
 TARGET = 0.3  # "epochs to cost < TARGET" measures the speed of descent
-
-
-def digits(seed):
-    X, y = load_digits()
-    Xtr, Xte, ytr, yte = train_val_split(X, y, val_fraction=0.2, seed=seed)
-    Xtr, Xte = standardize(Xtr, Xte)
-    return (Xtr, ytr), (Xte, yte)
 
 
 def build_model(init, batch_norm: bool, seed: int):
@@ -112,7 +105,7 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     epochs = 2 if args.quick else args.epochs
     console = Console() if sys.stdout.isatty() else Console(width=120)
-    data = digits(args.seed)
+    data = digits_split(args.seed)
     console.print(f"[bold]Batch norm in depth[/]: ReLU MLP 64-{WIDTH}x{DEPTH}-10, plain SGD, batch 64, "
                   f"{epochs} epochs, with and without batch_norm after every hidden Linear")
 

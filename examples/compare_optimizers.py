@@ -20,7 +20,7 @@ from rich.table import Table
 
 import tinygrad_init as tgi
 from tinygrad_init import plot
-from tinygrad_init.datasets import load_digits, standardize, train_val_split
+from tinygrad_init.datasets import digits_split
 
 RUNS = {  # label -> (optimizer name, hyperparameters)
     "SGD": ("sgd", {"lr": 0.01}),
@@ -28,13 +28,6 @@ RUNS = {  # label -> (optimizer name, hyperparameters)
     "RMSprop": ("rmsprop", {"lr": 0.001}),
     "Adam": ("adam", {"lr": 0.001}),
 }
-
-
-def digits(seed):
-    X, y = load_digits()
-    Xtr, Xte, ytr, yte = train_val_split(X, y, val_fraction=0.2, seed=seed)
-    Xtr, Xte = standardize(Xtr, Xte)
-    return (Xtr, ytr), (Xte, yte)
 
 
 def build_model(seed):
@@ -56,7 +49,7 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     epochs = 3 if args.quick else args.epochs
     console = Console() if sys.stdout.isatty() else Console(width=120)  # no wrapping in logs
-    train, test = digits(args.seed)
+    train, test = digits_split(args.seed)
     console.print(f"[bold]Optimizers[/]: ReLU MLP 64-64-32-10, He init (seed {args.seed}), digits "
                   f"{len(train[0])} train / {len(test[0])} test, batch {args.batch_size}, {epochs} epochs")
     results = {}

@@ -34,7 +34,7 @@ from rich.table import Table
 
 import tinygrad_init as tgi
 from tinygrad_init import plot
-from tinygrad_init.datasets import load_digits, standardize, train_val_split
+from tinygrad_init.datasets import digits_split
 
 
 def schedules(lr0: float, epochs: int) -> dict:
@@ -54,13 +54,6 @@ def schedules(lr0: float, epochs: int) -> dict:
 
 
 TRAINED = ("constant", "step", "exponential", "inverse_time", "cosine", "one_cycle")
-
-
-def digits(seed):
-    X, y = load_digits()
-    Xtr, Xte, ytr, yte = train_val_split(X, y, val_fraction=0.2, seed=seed)
-    Xtr, Xte = standardize(Xtr, Xte)
-    return (Xtr, ytr), (Xte, yte)
 
 
 def build_model(seed):
@@ -107,7 +100,7 @@ def main(argv=None) -> dict:
     table, lr_curves = lr_table(specs, epochs)
     console.print(table)
 
-    train, test = digits(args.seed)
+    train, test = digits_split(args.seed)
     console.print(f"[bold]Schedules in training[/]: ReLU MLP 64-64-32-10, He init, Adam lr0={args.lr:g}, "
                   f"batch 64, {epochs} epochs, schedule stepped once per epoch")
     results = {}

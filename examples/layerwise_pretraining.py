@@ -35,16 +35,9 @@ from rich.table import Table
 
 import tinygrad_init as tgi
 from tinygrad_init import plot
-from tinygrad_init.datasets import load_digits, standardize, train_val_split
+from tinygrad_init.datasets import digits_split
 
 DEPTH, WIDTH = 4, 64
-
-
-def digits(seed):
-    X, y = load_digits()
-    Xtr, Xte, ytr, yte = train_val_split(X, y, val_fraction=0.2, seed=seed)
-    Xtr, Xte = standardize(Xtr, Xte)
-    return (Xtr, ytr), (Xte, yte)
 
 
 def build_model(seed, activation):
@@ -80,7 +73,7 @@ def main(argv=None) -> dict:
     if args.quick:
         args.epochs, args.pretrain_epochs, args.repeats = 3, 1, 1
     console = Console() if sys.stdout.isatty() else Console(width=120)
-    train, test = digits(args.seed)
+    train, test = digits_split(args.seed)
     console.print(f"[bold]Layer-wise pretraining[/]: {args.activation} MLP 64-{'-'.join([str(WIDTH)] * DEPTH)}-10; "
                   f"autoencoders on the {len(train[0])} unlabelled training images, then Adam on a few labels")
 

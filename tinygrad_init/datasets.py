@@ -22,7 +22,7 @@ from typing import Iterator
 import numpy as np
 
 __all__ = ["load_digits", "make_spirals", "make_moons", "make_blobs", "load_idx",
-           "train_val_split", "Standardizer", "standardize", "batches"]
+           "train_val_split", "Standardizer", "standardize", "digits_split", "batches"]
 
 _DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -368,6 +368,15 @@ def standardize(train, *others) -> tuple[np.ndarray, ...]:
     ``(X_tr,) = standardize(X_tr)``."""
     s = Standardizer().fit(train)
     return (s.transform(train), *(s.transform(o) for o in others))
+
+
+def digits_split(seed: int = 0, val_fraction: float = 0.2):
+    """The digits data as the examples use it: ``((X_train, y_train), (X_val, y_val))``,
+    a seeded split standardized with the training statistics."""
+    X, y = load_digits()
+    Xtr, Xva, ytr, yva = train_val_split(X, y, val_fraction=val_fraction, seed=seed)
+    Xtr, Xva = standardize(Xtr, Xva)
+    return (Xtr, ytr), (Xva, yva)
 
 
 # ----------------------------------------------------------------------------- batching

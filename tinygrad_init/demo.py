@@ -64,9 +64,7 @@ def run(epochs: int | None = None, seed: int = 0, console=None, plot: str | None
 
     console = console or Console()
     epochs = EPOCHS if epochs is None else epochs
-    X, y = D.load_digits()
-    Xtr, Xte, ytr, yte = D.train_val_split(X, y, val_fraction=0.2, seed=seed)
-    Xtr, Xte = D.standardize(Xtr, Xte)
+    (Xtr, ytr), (Xte, yte) = D.digits_split(seed)
     console.print(f"[bold]Initialization matters[/]: ReLU MLP 64-64-32-10 on the digits data "
                   f"({len(Xtr)} train / {len(Xte)} test), SGD lr={lr}, batch {batch_size}, {epochs} epochs")
     results = {}
