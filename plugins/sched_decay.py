@@ -4,7 +4,7 @@
 Every schedule is a pure function of the step counter ``t`` (or epoch counter, when the
 trainer steps it per epoch): ``s(t) -> lr``. ``t = 0`` is the value of the first update,
 PyTorch's lr right after constructing the scheduler. The base learning rate is ``lr0``
-(default 0.1) everywhere. Formulas (``docs/conventions/schedules.md``):
+(default 0.1) everywhere. Formulas (``docs/conventions.md``, "Learning-rate schedules"):
 
 - constant:      lr0 * factor if t < total_iters else lr0        (PyTorch ConstantLR)
 - step:          lr0 * gamma ** (t // step_size)                  (PyTorch StepLR)
