@@ -132,3 +132,15 @@ def test_every_example_config_is_valid():
             search_cli.resolve(search_cli.load_config(str(path)), str(path))
         else:
             load_config(path)
+
+
+def test_set_follows_toml_key_rules_including_quoted_dots():
+    from tinygrad_init.experiment import set_field
+    cfg = {"space": {"optimizer.lr": {"hi": 1.0}}, "model": {"layers": [{"out": 3}]}}
+    set_field(cfg, 'space."optimizer.lr".hi=0.1')
+    set_field(cfg, "model.layers.0.out=64")
+    set_field(cfg, "train.epochs=2")
+    assert cfg == {"space": {"optimizer.lr": {"hi": 0.1}}, "model": {"layers": [{"out": 64}]},
+                   "train": {"epochs": 2}}
+    with pytest.raises(ConfigError, match="not a valid key path"):
+        set_field(cfg, "a..b=1")

@@ -75,7 +75,7 @@ def set_field(cfg: dict, item: str) -> None:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
-    parts = key.strip().split(".")
+    parts = _key_path(key.strip())
     node: Any = cfg
     for i, part in enumerate(parts[:-1]):
         if isinstance(node, list):
@@ -93,6 +93,20 @@ def set_field(cfg: dict, item: str) -> None:
         node[int(last)] = value
     else:
         node[last] = value
+
+
+def _key_path(key: str) -> list[str]:
+    """``a.b."c.d".0`` -> ``["a", "b", "c.d", "0"]``: TOML's dotted-key rules, quotes included."""
+    try:
+        node = tomllib.loads(f"{key} = 0")
+    except tomllib.TOMLDecodeError:
+        raise ConfigError(f"--set {key}: not a valid key path (quote parts that hold dots: "
+                          'space."optimizer.lr".hi=0.1)') from None
+    parts = []
+    while isinstance(node, dict):
+        (name, node), = node.items()
+        parts.append(name)
+    return parts
 
 
 def check(cfg: dict) -> dict[str, Any]:
