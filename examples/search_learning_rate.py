@@ -196,8 +196,8 @@ def main(argv=None) -> dict:
     (Xtr, _), (Xva, _) = digits(args.seed)
     console.print(f"[bold]Hyperparameter search[/]: ReLU MLP 64-h-10 (He init), SGD+momentum, digits "
                   f"{len(Xtr)} train / {len(Xva)} validation, batch {BATCH_SIZE}, {epochs} epochs per trial")
-    console.print(f"space: lr ~ LogUniform(1e-3, 1), momentum ~ Uniform(0, 0.95), hidden ~ IntUniform(16, 256, "
-                  f"log=True); objective: validation cross-entropy (lower is better)"
+    console.print("space: lr ~ LogUniform(1e-3, 1), momentum ~ Uniform(0, 0.95), hidden ~ IntUniform(16, 256, "
+                  "log=True); objective: validation cross-entropy (lower is better)"
                   + ("; " if args.no_cap else f", capped at ln(10) = {CHANCE:.3f}; ")
                   + f"{budget} trials per strategy (grid: {n} points per dimension)"
                   + (f", {args.workers} workers" if args.workers > 1 else ""))
