@@ -144,3 +144,20 @@ def test_set_follows_toml_key_rules_including_quoted_dots():
                    "train": {"epochs": 2}}
     with pytest.raises(ConfigError, match="not a valid key path"):
         set_field(cfg, "a..b=1")
+
+
+def test_search_train_objective_applies_its_set_overrides(tmp_path):
+    from tinygrad_init.experiment import run as run_experiment
+    from tinygrad_init.search import run
+    from tinygrad_init.search.cli import TrainObjective
+    from tinygrad_init.search.space import Space, Uniform
+    cfg = write(tmp_path)
+    objective = TrainObjective(str(cfg), set=["train.epochs=1", "train.batch_size=32"])
+    study = run(objective, Space({"optimizer.lr": Uniform(0.01, 0.02)}), strategy="random",
+                n_trials=1, storage=None, seed=0)
+    (trial,) = study.trials
+    expected, _ = run_experiment(cfg, ["train.epochs=1", "train.batch_size=32",
+                                       f"optimizer.lr={trial.params['optimizer.lr']!r}"])
+    assert len(expected) == 1 and trial.value == expected.last["val_loss"]
+    with pytest.raises(ValueError, match="must be a list of 'key=value' strings"):
+        TrainObjective(str(cfg), set="train.epochs=1")

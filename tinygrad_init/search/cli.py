@@ -184,10 +184,11 @@ def _objective(section: Any, path: str, base: str) -> Any:
         if not isinstance(cfg, str):
             _fail(path, "objective.config", cfg, "kind = 'train' needs config = 'path/to/train.toml'")
         cfg = cfg if os.path.isabs(cfg) else os.path.join(base, cfg)
-        unknown = sorted(set(options) - {"monitor"})
+        unknown = sorted(set(options) - {"monitor", "set"})
         if unknown:
             _fail(path, f"objective.options.{unknown[0]}", options[unknown[0]],
-                  "kind = 'train' accepts only monitor (the epoch metric to minimize)")
+                  "kind = 'train' accepts monitor (the epoch metric to minimize) and set "
+                  "(overrides of the training config)")
         return TrainObjective(cfg, **options)
     _fail(path, "objective.kind", kind, "must be 'function' or 'train'")
 
@@ -210,26 +211,31 @@ class TrainObjective:
 
     Each search dimension is named by the dotted config field it sets, e.g.
     ``[space."optimizer.lr"]``; ``trial.budget`` (Hyperband) sets
-    ``train.epochs``. Trials train silently (``output.loggers = []``), an
+    ``train.epochs``. ``set`` lists ``key=value`` overrides of the training config
+    applied to every trial first (``set = ["train.epochs=3"]``, as ``train --set``).
+    Trials train silently (``output.loggers = []``), an
     ``output.dir`` becomes ``<dir>/trial-<number>``, and in the driver process a
     :class:`~tinygrad_init.search.PruningCallback` on ``monitor`` is attached.
     Picklable, so it runs on process and Dask workers.
     """
 
-    def __init__(self, config: str, monitor: str = "val_loss"):
+    def __init__(self, config: str, monitor: str = "val_loss", set: Any = ()):
         from .. import experiment
 
-        self.config, self.monitor = config, monitor
-        experiment.load_config(config)  # a broken training config fails before the search
+        if isinstance(set, str) or not all(isinstance(x, str) for x in set):
+            raise ConfigError(f"objective.options.set = {set!r} is invalid: must be a list of "
+                              "'key=value' strings, e.g. [\"train.epochs=3\"]")
+        self.config, self.monitor, self.set = config, monitor, list(set)
+        experiment.load_config(config, self.set)  # a broken training config fails before the search
 
     def overrides(self, trial: Any) -> list[str]:
         from .. import experiment
 
-        sets = [f"{k}={_toml_value(v)}" for k, v in trial.params.items() if v is not None]
+        sets = self.set + [f"{k}={_toml_value(v)}" for k, v in trial.params.items() if v is not None]
         if trial.budget is not None:
             sets.append(f"train.epochs={max(1, int(round(trial.budget)))}")
         sets.append("output.loggers=[]")
-        out_dir = experiment.load_config(self.config)["output"]["dir"]
+        out_dir = experiment.load_config(self.config, self.set)["output"]["dir"]
         if out_dir:
             sets.append(f"output.dir={_toml_value(os.path.join(out_dir, f'trial-{trial.number}'))}")
         return sets
