@@ -4,19 +4,27 @@ Median simple regret (best value found minus the global minimum) over 5 seeds
 with 40 evaluations, and seconds per run, on Branin (2-D) and Hartmann-6.
 The strategies are driven directly through ask/tell (no storage, no runner).
 
-    .venv/bin/python benchmarks/search_bench.py [--seeds 5] [--evals 40] [--only bayes,tpe]
+    .venv/bin/python benchmarks/search_bench.py [--seeds 5] [--evals 40] [--only bayes,tpe] [--hp JSON]
+
+BLAS runs single-threaded (OPENBLAS/OMP/MKL_NUM_THREADS=1 unless already set), so the
+seconds are one core's.
 
 Not a test: figures are recorded in benchmarks/README.md ("Hyperparameter search").
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import time
-
 import warnings
 
-import numpy as np
+# single-threaded BLAS, set before NumPy is imported: timings are then one core's CPU time
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
 
 BRANIN_MIN = 0.397887357729739
 HARTMANN6_MIN = -3.32236801141551
@@ -90,11 +98,15 @@ def main(argv=None):
     ap.add_argument("--evals", type=int, default=40)
     ap.add_argument("--only", default="bayes,tpe,random")
     ap.add_argument("--problems", default="branin,hartmann6")
+    ap.add_argument("--hp", default="{}",
+                    help='JSON hyperparameters for the (non-random) strategies, with --only, e.g. \'{"xi": 0.01}\'')
     args = ap.parse_args(argv)
+    hp = json.loads(args.hp)
     rows = []
     for problem in args.problems.split(","):
         for name in args.only.split(","):
-            res = [run(name, problem, seed, args.evals) for seed in range(args.seeds)]
+            kw = hp if name != "random" else {}
+            res = [run(name, problem, seed, args.evals, **kw) for seed in range(args.seeds)]
             reg = np.array([r for r, _, _ in res])
             sec = np.array([s for _, s, _ in res])
             cpu = np.array([c for _, _, c in res])

@@ -9,7 +9,10 @@ cdf uses ``math.erfc`` (exact to double precision).
 
 Model, per ``ask()``:
 
-* y is standardized (zero mean, unit variance over the successful trials);
+* y is scaled to ``(y - q75) / std`` over the successful trials, ``q75`` their upper
+  quartile (``PRIOR_MEAN_QUANTILE``): the GP's zero prior mean then sits at a mediocre
+  value rather than the average, so EI is less drawn to unexplored corners (on
+  Hartmann-6 more runs reach the global minimum than with centring on the mean);
 * GP with a Matern-5/2 ARD kernel
   ``k(x, x') = s2 (1 + sqrt5 r + 5/3 r^2) exp(-sqrt5 r)``,
   ``r^2 = sum_j (x_j - x'_j)^2 / l_j^2``, plus noise variance
@@ -53,6 +56,8 @@ _erfc = np.frompyfunc(math.erfc, 1, 1)
 # Normal priors (mean, std) on the log hyperparameters; the length-scale mean is lengthscale_prior_mean(d).
 PRIORS = {"log_lengthscale_std": 1.0, "log_signal_var": (0.0, 1.0), "log_noise": (math.log(1e-9), 1.0)}
 NOISE_FLOOR = 1e-10
+# Quantile of the observed y that the zero prior mean of the GP stands for (0.5 would be the median).
+PRIOR_MEAN_QUANTILE = 0.75
 # Box bounds of theta = (log l_1..l_d, log s2, log(noise - noise_floor)).
 BOUNDS = {"log_lengthscale": (math.log(1e-2), math.log(20.0)), "log_signal_var": (math.log(1e-2), math.log(1e2)),
           "log_noise": (math.log(1e-12), math.log(1.0))}
@@ -175,7 +180,7 @@ def log_prior(theta, d, noise_floor=NOISE_FLOOR):
     """Log prior density of ``theta`` (up to a constant) and its gradient w.r.t. ``theta``.
 
     Independent normals on the log scale (see ``PRIORS``): ``log l_j ~ N(log(sqrt(d)/4), 1)``,
-    ``log s2 ~ N(0, 1)`` (y is standardized), ``log(noise - floor) ~ N(log 1e-9, 1)``.
+    ``log s2 ~ N(0, 1)`` (y is scaled to unit variance), ``log(noise - floor) ~ N(log 1e-9, 1)``.
     """
     t = np.asarray(theta, float)
     mu = np.r_[np.full(d, lengthscale_prior_mean(d)), PRIORS["log_signal_var"][0], PRIORS["log_noise"][0]]
@@ -237,7 +242,7 @@ def lbfgs_minimize(f, x0, lo, hi, maxiter=40, m=8, gtol=1e-5):
 
 
 class GaussianProcess:
-    """Zero-mean GP on (already standardized) data with fixed hyperparameters ``theta``."""
+    """Zero-mean GP on (already scaled) data with fixed hyperparameters ``theta``."""
 
     def __init__(self, X, y, theta, noise_floor=NOISE_FLOOR):
         self.X, self.y = np.asarray(X, float), np.asarray(y, float)
@@ -389,10 +394,10 @@ class BayesSearch(Strategy):
 
     :param n_initial: quasi-random (scrambled Halton) points before the GP is
         used; default ``max(6, ceil(2.5 d))`` (6 for d <= 2, 15 for d = 6).
-    :param xi: exploration margin of EI, in standardized-y units (0 = greedy).
+    :param xi: exploration margin of EI, in units of the std of y (0 = greedy).
     :param n_candidates: random candidates per ``ask()`` for the acquisition search.
     :param noise: ``None`` fits the noise variance (floor ``NOISE_FLOOR`` = 1e-10
-        of the standardized variance: objectives are usually deterministic, and
+        of the scaled variance (1): objectives are usually deterministic, and
         a larger floor blurs the last digits near the optimum); a number fixes it.
     """
 
@@ -446,9 +451,9 @@ class BayesSearch(Strategy):
     def _model(self):
         """Fitted GP on successes + failed and pending points fantasized at the worst y."""
         X, y = np.array(self.X_ok), np.array(self.y_ok)
-        mean, std = y.mean(), y.std()
+        std = y.std()
         std = std if std > 1e-12 else 1.0
-        ys = (y - mean) / std
+        ys = (y - np.quantile(y, PRIOR_MEAN_QUANTILE)) / std
         if self._fit_n != len(y):
             # warm start from the previous fit; restarts from the prior now and then
             restarts = 2 if self._n_fits % 5 == 0 else 0

@@ -5,7 +5,10 @@ Registers the search strategy ``tpe`` (``tinygrad_init_add_search_strategies``).
 Defaults follow Optuna 5's ``TPESampler`` for a single objective: multivariate
 TPE (Falkner et al. 2018; Optuna's default since it is the better one), with
 ``consider_prior``, ``prior_weight=1``, ``consider_magic_clip``, no
-``consider_endpoints``, ``n_startup=10``, ``n_ei_candidates=24``;
+``consider_endpoints``, ``n_startup=10``, ``n_ei_candidates=24``; except the
+split fraction, 0.2 instead of Optuna's 0.1 (``OPTUNA_GAMMA_FRACTION``): with
+40-100 trials Optuna's rule keeps only 4-10 points in ``l``; 0.2 more than halved
+the median regret on Branin (seeds 0-449, 40 trials) and left Hartmann-6 within noise.
 ``multivariate=False`` gives the original independent (per-dimension) TPE.
 The estimators live in the space's unit cube (``Space.to_unit``): log
 dimensions are in log space there, integer and stepped dimensions are modelled
@@ -14,7 +17,7 @@ categorical kernels with smoothed counts.
 
 After ``n_startup`` successful trials (random sampling before that), the told
 trials are split into the ``gamma(n)`` best ("below", density ``l``) and the
-rest ("above", density ``g``); ``gamma(n) = min(ceil(0.1 n), 25)``. Failed
+rest ("above", density ``g``); ``gamma(n) = min(ceil(0.2 n), 25)``. Failed
 trials (value None/NaN) always go to "above", so the search moves away from
 them. Each estimator is a mixture, over its observations plus a prior
 component, of products of one kernel per dimension; the mixture weights are
@@ -49,9 +52,14 @@ _erfc = np.frompyfunc(math.erfc, 1, 1)
 LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
-def default_gamma(n: int) -> int:
-    """Number of "below" trials out of ``n``: ``min(ceil(0.1 n), 25)``."""
-    return min(int(math.ceil(0.1 * n)), 25)
+GAMMA_FRACTION = 0.2
+OPTUNA_GAMMA_FRACTION = 0.1  # Optuna's TPESampler default_gamma
+
+
+def default_gamma(n: int, fraction: float = GAMMA_FRACTION) -> int:
+    """Number of "below" trials out of ``n``: ``min(ceil(fraction n), 25)``
+    (``fraction=OPTUNA_GAMMA_FRACTION`` gives Optuna's ``default_gamma``)."""
+    return min(int(math.ceil(fraction * n)), 25)
 
 
 def default_weights(n: int) -> np.ndarray:
@@ -156,7 +164,7 @@ class TPESearch(Strategy):
 
     :param n_startup: successful trials sampled at random before TPE is used.
     :param n_ei_candidates: candidates drawn from ``l(x)`` per proposal.
-    :param gamma: ``None`` for ``min(ceil(0.1 n), 25)``, a fraction in (0, 1]
+    :param gamma: ``None`` for ``min(ceil(0.2 n), 25)``, a fraction in (0, 1]
         (``ceil(gamma n)``) or a callable ``n -> number of below trials``.
     :param prior_weight: weight of the prior component of each estimator.
     :param multivariate: ``True`` (default): one joint mixture over all

@@ -163,6 +163,19 @@ def test_bayes_finds_the_minimum_of_a_1d_quadratic_in_15_evaluations():
         assert best < 1e-6, (seed, best)  # |x - 0.7| < 1e-3 on a range of width 5
 
 
+def test_bayes_prior_mean_is_the_upper_quartile_of_the_observations():
+    # y is scaled to (y - q75) / std: far from the data the posterior reverts to the
+    # zero prior mean, i.e. to the upper quartile of the observed values
+    space = Space({"x": Uniform(0.0, 1.0), "y": Uniform(0.0, 1.0)})
+    s = build("bayes", space, 0, n_initial=8)
+    drive(s, lambda p: (p["x"] - 0.3) ** 2 - 2.0 * p["y"], 12)
+    y = np.array(s.y_ok)
+    gp, best = s._model()
+    mu_far, sd_far = gp.predict(np.array([[40.0, 40.0]]))
+    assert mu_far[0] * y.std() + np.quantile(y, 0.75) == pytest.approx(np.quantile(y, 0.75), abs=1e-9)
+    assert best * y.std() + np.quantile(y, 0.75) == pytest.approx(y.min(), rel=1e-12)
+
+
 def test_bayes_handles_failed_trials():
     space = Space({"x": Uniform(0.0, 1.0), "y": Uniform(0.0, 1.0)})
 
@@ -216,8 +229,10 @@ def test_tpe_parzen_estimator_is_a_normalized_density():
     assert p.sum() == pytest.approx(1.0) and p[2] > p[0] > p[1]
 
 
-def test_tpe_gamma_and_weights_follow_optuna():
-    assert [T.default_gamma(n) for n in (1, 10, 11, 100, 300)] == [1, 1, 2, 10, 25]
+def test_tpe_gamma_and_weights_follow_the_written_rules():
+    # Optuna's default_gamma: min(ceil(0.1 n), 25); ours by default: min(ceil(0.2 n), 25)
+    assert [T.default_gamma(n, T.OPTUNA_GAMMA_FRACTION) for n in (1, 10, 11, 100, 300)] == [1, 1, 2, 10, 25]
+    assert [T.default_gamma(n) for n in (1, 5, 6, 40, 124, 126)] == [1, 1, 2, 8, 25, 25]
     np.testing.assert_allclose(T.default_weights(3), [1, 1, 1])
     w = T.default_weights(30)
     assert len(w) == 30 and w[0] == pytest.approx(1 / 30) and np.all(w[-25:] == 1) and np.all(np.diff(w) >= 0)
