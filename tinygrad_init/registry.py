@@ -296,6 +296,16 @@ def check_signature(what: str, fn: Callable, args: tuple, kwargs: dict) -> None:
         raise TypeError(f"{what}: {exc}") from None
 
 
+def lifecycle_manager(callbacks: Iterable[Any] = ()) -> pluggy.PluginManager:
+    """The hook relay of one training run or search: the installed plugins that implement
+    lifecycle hooks at module level, then ``callbacks`` (objects with hookimpl methods)."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for plugin in [*get_registry().lifecycle_plugins(), *callbacks]:
+        pm.register(plugin)
+    return pm
+
+
 _default: PluginRegistry | None = None
 
 

@@ -15,14 +15,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
-import pluggy
 
 from . import checkpoint as ckpt
 from . import functional as F
-from . import hookspecs
-from .registry import callback as build_callback
-from .registry import get_registry, optimizer as build_optimizer, schedule as build_schedule
 from .nn import Module, evaluating
+from .registry import callback as build_callback
+from .registry import lifecycle_manager, optimizer as build_optimizer, schedule as build_schedule
 from .tensor import Tensor, no_grad
 
 LOSSES: dict[str, Callable] = {
@@ -181,16 +179,6 @@ class Trainer:
         self._progress: dict[str, Any] = {}
         self._rng: np.random.Generator | None = None
         self._saved_shuffle_rng: dict | None = None
-
-    # ------------------------------------------------------------------ hooks
-    def _hook_manager(self) -> pluggy.PluginManager:
-        pm = pluggy.PluginManager(hookspecs.PROJECT)
-        pm.add_hookspecs(hookspecs)
-        for i, plugin in enumerate(get_registry().lifecycle_plugins()):
-            pm.register(plugin, name=f"global-{i}")
-        for i, cb in enumerate(self.callbacks):
-            pm.register(cb, name=f"callback-{i}-{type(cb).__name__}")
-        return pm
 
     # ------------------------------------------------------------------ evaluation
     def _loss(self, out: Tensor, y: np.ndarray) -> Tensor:
@@ -363,8 +351,7 @@ class Trainer:
             self.history, self.epoch, self.global_step, self._progress = History(), 0, 0, {}
         self.stop_training = False
         self.stop_reason = self.history.stop_reason = None
-        pm = self._hook_manager()
-        hook = pm.hook
+        hook = lifecycle_manager(self.callbacks).hook
         steps_per_epoch = math.ceil(len(X) / batch_size)
         params = [p for p in self.model.parameters()]
         weights = [p for p in params if p.data.ndim >= 2]

@@ -16,10 +16,8 @@ import warnings
 from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterable, Mapping
 
-import pluggy
-
-from .. import hookspecs
 from ..hookspecs import hookimpl
+from ..registry import lifecycle_manager
 from .space import Space
 from .storage import Storage, StorageError
 from .strategy import Proposal, Strategy, clean_value
@@ -325,18 +323,6 @@ def _build_strategy(strategy: Any, space: Space, seed: int | None, options: dict
     return strategy(space, seed=seed, **options)
 
 
-def _plugin_manager(callbacks: Iterable[Any]) -> pluggy.PluginManager:
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
-    from ..registry import get_registry
-
-    for plugin in get_registry().lifecycle_plugins():
-        pm.register(plugin)
-    for cb in callbacks:
-        pm.register(cb)
-    return pm
-
-
 def _jsonable(params: Mapping[str, Any]) -> dict:
     return json.loads(json.dumps(dict(params)))
 
@@ -425,7 +411,7 @@ def run(objective: Callable[[Trial], float], space: Space | Mapping[str, Any], s
                                  intermediate=r["intermediate"], error=r["error"], started=r["started"],
                                  finished=r["finished"]) for r in records])
         proposals = _replay(strat, records)
-        pm = _plugin_manager(callbacks)
+        pm = lifecycle_manager(callbacks)
         ex, slots, shutdown = _make_executor(executor, workers)
         display = _Display(console)
         display.start(the_study)
