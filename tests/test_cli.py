@@ -161,3 +161,11 @@ def test_search_train_objective_applies_its_set_overrides(tmp_path):
     assert len(expected) == 1 and trial.value == expected.last["val_loss"]
     with pytest.raises(ValueError, match="must be a list of 'key=value' strings"):
         TrainObjective(str(cfg), set="train.epochs=1")
+
+
+def test_demo_command_runs_the_initializer_comparison(tmp_path):
+    code, out = run_cli(["demo", "--epochs", "2", "--plot", str(tmp_path / "d.png")])
+    assert code == 0
+    for label in ("zeros", "randn*10", "he", "xavier", "test acc", "dead ReLUs per layer"):
+        assert label in out
+    assert (tmp_path / "d.png").read_bytes()[:4] == b"\x89PNG"
