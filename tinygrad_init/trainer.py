@@ -19,6 +19,7 @@ import numpy as np
 from . import checkpoint as ckpt
 from . import functional as F
 from .nn import Module, evaluating
+from .optim import Optimizer, clip_grad_norm
 from .registry import callback as build_callback
 from .registry import lifecycle_manager, optimizer as build_optimizer, schedule as build_schedule
 from .tensor import Tensor, no_grad
@@ -133,8 +134,6 @@ class Trainer:
                  schedule_unit: str = "epoch", callbacks: Sequence[Any] = (),
                  diagnostics: bool = False, diagnostics_every: int | None = None,
                  l1: float = 0.0, l2: float = 0.0, clip_grad_norm: float | None = None):
-        from .optim import Optimizer
-
         if not isinstance(model, Module):
             raise TypeError(f"Trainer: model must be a tinygrad_init.nn.Module, got {type(model).__name__}")
         self.model = model
@@ -200,7 +199,10 @@ class Trainer:
 
     def evaluate(self, data: Any, batch_size: int = 1024, prefix: str = "") -> dict[str, float]:
         """``{loss, acc}`` (classification) or ``{loss}`` of the model on ``(X, y)``, eval mode."""
-        X, y = _as_xy(data, "evaluate data")
+        return self._evaluate(*_as_xy(data, "evaluate data"), batch_size, prefix)
+
+    def _evaluate(self, X: np.ndarray, y: np.ndarray, batch_size: int = 1024,
+                  prefix: str = "") -> dict[str, float]:
         total, correct = 0.0, 0
         with evaluating(self.model), no_grad():
             for i in range(0, len(X), batch_size):
@@ -376,9 +378,11 @@ class Trainer:
                 rng.bit_generator.state = prog["rng"]
                 order = rng.permutation(len(X)) if shuffle else np.arange(len(X))
                 t0 = time.perf_counter()
+                if self.schedule is not None and self.schedule_unit == "epoch":
+                    self.optimizer.set_lr(self.schedule(e))
                 for s in range(prog["step"], steps_per_epoch):
-                    if self.schedule is not None:
-                        self.optimizer.set_lr(self.schedule(e if self.schedule_unit == "epoch" else self.global_step))
+                    if self.schedule is not None and self.schedule_unit == "step":
+                        self.optimizer.set_lr(self.schedule(self.global_step))
                     idx = order[s * batch_size:(s + 1) * batch_size]
                     xb, yb = X[idx], y[idx]
                     diag = self.diagnostics and (
@@ -403,7 +407,6 @@ class Trainer:
                     self.optimizer.zero_grad()
                     loss.backward()
                     if self.clip_grad_norm is not None:
-                        from .optim import clip_grad_norm
                         clip_grad_norm(params, self.clip_grad_norm)
                     for b, p in zip(backup, params):
                         np.copyto(b, p.data)
@@ -433,7 +436,7 @@ class Trainer:
                 if self.classification:
                     logs["train_acc"] = prog["correct"] / max(prog["seen"], 1)
                 if val is not None:
-                    logs.update(self.evaluate(val, prefix="val_"))
+                    logs.update(self._evaluate(*val, prefix="val_"))  # checked once, above
                 logs["lr"] = self.optimizer.get_lr()
                 logs["time"] = time.perf_counter() - t0  # of this process, when resumed half-way
                 self.history.append(logs)
