@@ -93,7 +93,6 @@ class TgiMLP:
         self.vel = [np.zeros_like(p.data) for p in self.params]
         self.opt = None
         if use_opt:
-            import tinygrad_init as tgi
             self.opt = tgi.optimizer("sgd", self.params, lr=LR, momentum=MU)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -19,7 +19,7 @@ def _pyplot():
 def available() -> bool:
     """Whether matplotlib is installed (the examples skip their plots when it is not)."""
     try:
-        import matplotlib  # noqa: F401
+        import matplotlib  # noqa: F401 (only whether it imports)
     except ImportError:
         return False
     return True
