@@ -226,18 +226,16 @@ class TrainObjective:
             raise ConfigError(f"objective.options.set = {set!r} is invalid: must be a list of "
                               "'key=value' strings, e.g. [\"train.epochs=3\"]")
         self.config, self.monitor, self.set = config, monitor, list(set)
-        experiment.load_config(config, self.set)  # a broken training config fails before the search
+        # a broken training config fails here, before the search
+        self.out_dir = experiment.load_config(config, self.set)["output"]["dir"]
 
     def overrides(self, trial: Any) -> list[str]:
-        from .. import experiment
-
         sets = self.set + [f"{k}={_toml_value(v)}" for k, v in trial.params.items() if v is not None]
         if trial.budget is not None:
             sets.append(f"train.epochs={max(1, int(round(trial.budget)))}")
         sets.append("output.loggers=[]")
-        out_dir = experiment.load_config(self.config, self.set)["output"]["dir"]
-        if out_dir:
-            sets.append(f"output.dir={_toml_value(os.path.join(out_dir, f'trial-{trial.number}'))}")
+        if self.out_dir:
+            sets.append(f"output.dir={_toml_value(os.path.join(self.out_dir, f'trial-{trial.number}'))}")
         return sets
 
     def __call__(self, trial: Any) -> float:
