@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tinygrad_init as tgi
 from tinygrad_init.search import Choice, IntUniform, LogUniform, Space, Uniform
@@ -163,17 +165,85 @@ def test_bayes_finds_the_minimum_of_a_1d_quadratic_in_15_evaluations():
         assert best < 1e-6, (seed, best)  # |x - 0.7| < 1e-3 on a range of width 5
 
 
-def test_bayes_prior_mean_is_the_upper_quartile_of_the_observations():
-    # y is scaled to (y - q75) / std: far from the data the posterior reverts to the
-    # zero prior mean, i.e. to the upper quartile of the observed values
+def yeo_johnson_by_definition(y, lam):
+    # Yeo & Johnson (2000), written out case by case
+    if y >= 0:
+        return math.log(1 + y) if lam == 0 else ((1 + y) ** lam - 1) / lam
+    return -math.log(1 - y) if lam == 2 else -((1 - y) ** (2 - lam) - 1) / (2 - lam)
+
+
+@pytest.mark.parametrize("lam", [-3.0, -1.0, 0.0, 0.5, 1.0, 2.0, 3.7, 5.0])
+def test_yeo_johnson_matches_its_written_definition(lam):
+    ys = [-4.0, -1.0, -0.3, 0.0, 0.2, 1.0, 6.0]
+    expected = [yeo_johnson_by_definition(y, lam) for y in ys]
+    np.testing.assert_allclose(B.yeo_johnson(ys, lam), expected, rtol=1e-12, atol=1e-15)
+    rows = B.yeo_johnson(ys, np.array([lam, 1.0]))  # a vector of lambdas gives one row each
+    np.testing.assert_allclose(rows[0], expected, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(rows[1], ys, rtol=1e-12)  # lambda = 1 is the identity
+
+
+@given(st.lists(st.floats(-6.0, 6.0), min_size=2, max_size=30, unique=True),
+       st.floats(-3.0, 5.0))
+def test_yeo_johnson_keeps_the_order_of_the_values(ys, lam):
+    # an increasing map: the best observation stays the best after the transform (strictly
+    # so for values apart by more than rounding)
+    t = B.yeo_johnson(ys, lam)
+    order = np.argsort(ys)
+    gaps = np.diff(np.asarray(ys)[order])
+    assert np.all(np.diff(t[order])[gaps > 1e-6] > 0)
+    assert np.all(np.diff(t[order]) >= 0)
+
+
+def test_fit_yeo_johnson_maximizes_the_profile_likelihood_and_removes_skew():
+    rng = np.random.default_rng(0)
+
+    def skew(v):
+        return float(np.mean((v - v.mean()) ** 3) / v.std() ** 3)
+
+    def profile_ll(y, lam):  # normal log-likelihood of the transformed values + log Jacobian
+        t = np.array([yeo_johnson_by_definition(v, lam) for v in y])
+        return -0.5 * len(y) * math.log(t.var()) + (lam - 1) * sum(math.copysign(math.log1p(abs(v)), v) for v in y)
+
+    for y, direction in [(rng.normal(size=300), 0), (-rng.lognormal(0.0, 0.8, 300), 1),
+                         (rng.lognormal(0.0, 0.8, 300), -1)]:
+        y = (y - y.mean()) / y.std()
+        t, lam = B.fit_yeo_johnson(y)
+        grid = [float(v) for v in B.YJ_LAMBDAS]
+        lls = [profile_ll(y, v) for v in grid]
+        assert lam == grid[int(np.argmax(lls))]
+        np.testing.assert_allclose(t, [yeo_johnson_by_definition(v, lam) for v in y], rtol=1e-10, atol=1e-12)
+        if direction == 0:
+            assert abs(lam - 1.0) < 0.3  # already normal: nearly the identity
+        else:  # a long tail below (the minima of an objective) is pulled in by lam > 1, one above by lam < 1
+            assert (lam - 1.0) * direction > 0.3
+            assert abs(skew(t)) < 0.25 * abs(skew(y))
+
+
+def test_bayes_model_targets_are_transformed_and_centred_on_the_upper_quartile():
+    # y -> Yeo-Johnson of (y - mean) / std, lambda fitted; then (t - q75(t)) / std(t): far from
+    # the data the posterior reverts to the zero prior mean, the upper quartile of t
     space = Space({"x": Uniform(0.0, 1.0), "y": Uniform(0.0, 1.0)})
     s = build("bayes", space, 0, n_initial=8)
-    drive(s, lambda p: (p["x"] - 0.3) ** 2 - 2.0 * p["y"], 12)
+    drive(s, lambda p: (p["x"] - 0.3) ** 2 - 2.0 * p["y"] + math.exp(6 * p["x"]), 12)
     y = np.array(s.y_ok)
+    t, _ = B.fit_yeo_johnson((y - y.mean()) / y.std())
+    expected = (t - np.quantile(t, 0.75)) / t.std()
     gp, best = s._model()
-    mu_far, sd_far = gp.predict(np.array([[40.0, 40.0]]))
-    assert mu_far[0] * y.std() + np.quantile(y, 0.75) == pytest.approx(np.quantile(y, 0.75), abs=1e-9)
-    assert best * y.std() + np.quantile(y, 0.75) == pytest.approx(y.min(), rel=1e-12)
+    np.testing.assert_allclose(gp.y[:len(y)], expected, rtol=1e-12, atol=1e-12)
+    assert np.quantile(gp.y[:len(y)], 0.75) == pytest.approx(0.0, abs=1e-12)
+    mu_far, _ = gp.predict(np.array([[40.0, 40.0]]))
+    assert mu_far[0] == pytest.approx(0.0, abs=1e-9)
+    assert best == gp.y[int(np.argmin(y))] == gp.y[:len(y)].min()
+
+
+def test_bayes_on_a_constant_objective_keeps_proposing_distinct_points():
+    # all values equal: nothing to standardize or transform; the GP must still be finite
+    space = Space({"x": Uniform(0.0, 1.0), "y": Uniform(0.0, 1.0)})
+    s = build("bayes", space, 0, n_initial=3)
+    props, _ = drive(s, lambda p: 2.5, 10)
+    gp, best = s._model()
+    assert np.all(np.isfinite(gp.y)) and best == 0.0
+    assert len({tuple(sorted(p.items())) for p in props}) == 10
 
 
 def test_bayes_handles_failed_trials():
