@@ -113,7 +113,10 @@ def main(argv: Sequence[str] | None = None, console=None) -> int:
     except (ValueError, TypeError, LookupError, OSError) as exc:
         if os.environ.get("TINYGRAD_INIT_TRACEBACK"):
             raise
-        console.print(f"[red]error:[/] {exc}")
+        # the message is plain text: "[space]", "[search.options]" are names, not rich markup
+        from rich.markup import escape
+
+        console.print("[red]error:[/] " + escape(str(exc)))
         return 1
 
 
