@@ -489,6 +489,9 @@ class BayesSearch(Strategy):
     def _model(self):
         """Fitted GP on successes + failed and pending points fantasized at the worst y."""
         X, y = np.array(self.X_ok), np.array(self.y_ok)
+        peak = np.max(np.abs(y))
+        if peak > 1e150:  # huge (finite) values: scale first so the variance does not overflow
+            y = y / peak
         std = y.std()
         if std > 1e-12:  # a Yeo-Johnson transform of the standardized values, lambda fitted
             y, _ = fit_yeo_johnson((y - y.mean()) / std)
@@ -562,6 +565,8 @@ class BayesSearch(Strategy):
         a = self._acquisition(gp, best, U, taken)
         # local-search starts: the best candidate, then a roulette draw (p ~ EI) for diversity
         i0 = int(np.argmax(a))
+        if not np.isfinite(a[i0]):  # every candidate is taken (small discrete space)
+            return self._next_design_point()
         p = np.exp(np.where(np.isfinite(a), a - a[i0], -np.inf))
         p[i0] = 0.0
         k = min(self.n_refine - 1, int(np.count_nonzero(p > 0)))

@@ -246,6 +246,15 @@ def test_bayes_on_a_constant_objective_keeps_proposing_distinct_points():
     assert len({tuple(sorted(p.items())) for p in props}) == 10
 
 
+@pytest.mark.filterwarnings("error")
+def test_bayes_with_huge_finite_values_still_converges_without_numpy_warnings():
+    # values around 1e200: the variance of y would overflow without scaling first
+    space = Space({"x": Uniform(0.0, 1.0), "y": Uniform(0.0, 1.0)})
+    s = build("bayes", space, 0, n_initial=4)
+    _, best = drive(s, lambda p: 1e200 * ((p["x"] - 0.3) ** 2 + (p["y"] - 0.6) ** 2 + 0.01), 14)
+    assert best / 1e200 < 0.0105  # the minimum is 0.01 (x 1e200)
+
+
 def test_bayes_handles_failed_trials():
     space = Space({"x": Uniform(0.0, 1.0), "y": Uniform(0.0, 1.0)})
 
@@ -284,6 +293,14 @@ def test_bayes_on_a_discrete_space_does_not_repeat_itself():
     space = Space({"k": IntUniform(1, 4), "c": Choice(["a", "b"])})  # 8 configurations
     props, _ = drive(build("bayes", space, 0, n_initial=3), lambda p: p["k"] + (p["c"] == "b"), 8)
     assert len({(p["k"], p["c"]) for p in props}) == 8
+
+
+@pytest.mark.filterwarnings("error")
+def test_bayes_goes_on_quietly_once_a_discrete_space_is_used_up():
+    space = Space({"k": IntUniform(1, 3), "c": Choice(["a", "b"])})  # 6 configurations
+    props, _ = drive(build("bayes", space, 0, n_initial=2), lambda p: p["k"] + (p["c"] == "b"), 9)
+    assert len({(p["k"], p["c"]) for p in props[:6]}) == 6  # all of them first
+    assert all(space.contains(p) for p in props[6:])  # then repeats, without NumPy warnings
 
 
 # --------------------------------------------------------------------------- tpe behaviour
