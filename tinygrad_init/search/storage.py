@@ -12,6 +12,11 @@ results told to the strategy before that call, and ``tell_order`` the position
 of the trial's own result in the sequence of tells (NULL while running): with
 them the runner replays asks and tells in their original order after a restart.
 Every change is one transaction, so a kill leaves either the old or the new row.
+
+One driver at a time per study: ``lock_study(name)`` takes an exclusive lock
+(``fcntl.lockf`` on one byte of the side file ``<path>.lock``, chosen by the
+name's CRC-32) that the operating system releases when the driver exits, even
+when it is killed. Not available without ``fcntl`` (Windows): no lock there.
 """
 from __future__ import annotations
 
@@ -20,7 +25,14 @@ import math
 import os
 import sqlite3
 import time
+import urllib.parse
+import zlib
 from typing import Any, Iterable
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
 SCHEMA = """
 CREATE TABLE studies (
@@ -77,21 +89,31 @@ def _finite(x: Any) -> float | None:
 
 
 class Storage:
-    """A study file. Opening checks that it can be written, before any trial runs.
+    """A study file. Opening checks that it can be written, before any trial runs;
+    ``readonly=True`` (``search show``, ``load_study``) opens an existing file
+    without ever writing to it.
 
     :raises StorageError: naming the path and the reason.
     """
 
-    def __init__(self, url: str | os.PathLike | None):
+    def __init__(self, url: str | os.PathLike | None, readonly: bool = False):
         self.url = "sqlite:///:memory:" if url is None else os.fspath(url)
         self.path = parse_url(url)
-        if self.path != ":memory:":
+        self._lock_file = None
+        if self.path != ":memory:" and not readonly:
             self._check_writable(self.path)
         try:
-            self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+            if readonly and self.path != ":memory:":
+                uri = "file:" + urllib.parse.quote(os.path.abspath(self.path)) + "?mode=ro"
+                self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30.0)
+            else:
+                self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
             tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open study storage {self.path!r}: {exc}") from None
+        if not tables and readonly and self.path != ":memory:":
+            self.conn.close()
+            raise StorageError(f"{self.path!r} is not a study file: it has no tables (an empty file?)")
         if not tables:
             try:
                 with self.transaction():
@@ -113,6 +135,9 @@ class Storage:
                 raise StorageError(f"cannot use study storage {path!r}: it is not a regular file")
             if not os.access(path, os.W_OK):
                 raise StorageError(f"cannot write study storage {path!r}: permission denied")
+            if not os.access(parent, os.W_OK):
+                raise StorageError(f"cannot write study storage {path!r}: SQLite writes its journal next to "
+                                   f"the file, and directory {parent!r} is not writable")
         elif not os.path.isdir(parent):
             raise StorageError(f"cannot create study storage {path!r}: directory {parent!r} does not exist")
         elif not os.access(parent, os.W_OK):
@@ -123,17 +148,46 @@ class Storage:
 
         class _Tx:
             def __enter__(self):
-                storage.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    storage.conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.Error as exc:
+                    raise StorageError(f"cannot write study storage {storage.path!r}: {exc}") from None
                 return storage.conn
 
             def __exit__(self, et, ev, tb):
-                storage.conn.execute("COMMIT" if et is None else "ROLLBACK")
+                try:
+                    storage.conn.execute("COMMIT" if et is None else "ROLLBACK")
+                except sqlite3.Error as exc:
+                    if et is None:
+                        raise StorageError(f"cannot write study storage {storage.path!r}: {exc}") from None
+                if isinstance(ev, sqlite3.Error):
+                    raise StorageError(f"cannot write study storage {storage.path!r}: {ev}") from ev
                 return False
 
         return _Tx()
 
+    def lock_study(self, name: str) -> None:
+        """Take the exclusive driver lock of study ``name`` (held until ``close``).
+
+        :raises StorageError: another process holds it (a search of this study is running)."""
+        if self.path == ":memory:" or fcntl is None:
+            return
+        if self._lock_file is None:
+            try:
+                self._lock_file = open(self.path + ".lock", "a+b")
+            except OSError as exc:
+                raise StorageError(f"cannot create the lock file {self.path + '.lock'!r}: {exc}") from None
+        try:
+            fcntl.lockf(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, zlib.crc32(name.encode()) & 0x7FFFFFFF)
+        except OSError:
+            raise StorageError(f"study {name!r} in {self.path!r} is in use by another search process; "
+                               "wait for it to end (or stop it), or use another study name") from None
+
     def close(self) -> None:
         self.conn.close()
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the study lock
+            self._lock_file = None
 
     # ----------------------------------------------------------------- studies
     def study_names(self) -> list[str]:
