@@ -1,32 +1,46 @@
-"""Hyperband (Li, Jamieson, DeSalvo, Rostamizadeh, Talwalkar, JMLR 2018).
+"""Hyperband as asynchronous successive halving with early stopping (ASHA: Li,
+Jamieson, Rostamizadeh, Gonina, Ben-tzur, Hardt, Recht, Talwalkar, MLSys 2020;
+the bracket table of Li et al., JMLR 2018; Optuna's ``HyperbandPruner`` is the
+same idea).
 
 Registers the search strategy ``hyperband``: ``hyperband(space, seed=None,
 max_resource=27, min_resource=1, reduction_factor=3, iterations=1)``.
 
-With ``R = max_resource / min_resource`` and ``eta = reduction_factor``,
-``s_max = floor(log_eta R)`` and ``B = (s_max + 1) R``. Bracket ``s`` (from
-``s_max`` down to 0) starts ``n = ceil(B / R * eta**s / (s + 1))`` random
-configurations at resource ``r = R * eta**-s`` and runs successive halving: rung
-``i`` evaluates ``n_i = floor(n * eta**-i)`` configurations with budget
-``min_resource * r * eta**i``, and the best ``n_{i+1}`` of them (lowest value;
-failed ones last) go on to rung ``i + 1``. For ``max_resource=27, eta=3``:
-``n = 27, 12, 6, 4`` with ``r = 1, 3, 9, 27`` - 69 trials per iteration.
+**Brackets.** With ``R = max_resource / min_resource`` and ``eta =
+reduction_factor``, ``s_max = floor(log_eta R)`` and ``B = (s_max + 1) R``.
+Bracket ``s`` (from ``s_max`` down to 0) gets ``n = ceil(B / R * eta**s / (s + 1))``
+configurations, starting at ``r = R * eta**-s``; its rung ``k`` (``k = 0..s``) is at
+resource ``min_resource * r * eta**k`` (``bracket_table``). For ``max_resource=27,
+eta=3``: ``n = 27, 12, 6, 4`` with ``r = 1, 3, 9, 27`` - 49 configurations.
 
-Each proposal is a ``Proposal`` (a dict) with a ``budget`` attribute; the runner
-copies it to ``trial.budget`` and the objective trains for that many units
-(e.g. epochs) and returns its value at that budget. Rungs are synchronous: a
-rung's survivors are known once all its results are told, so no trial needs to
-talk to another while running (it works unchanged in worker processes). While a
-rung waits for results, ``ask()`` proposes from the next bracket; if none can
-propose it raises ``SearchExhausted`` and the runner waits for running trials.
-A promoted configuration is evaluated again from scratch with the larger budget.
+**Proposals.** Each ``ask()`` draws a random configuration from ``self.rng`` and
+proposes it as a ``Proposal`` with ``budget = max_resource`` (the objective trains
+up to that many units, e.g. epochs) and ``bracket = s``. Brackets are assigned
+round-robin in proportion to their ``n`` (smooth weighted round-robin, the same
+for every seed): every cycle of ``sum(n)`` configurations gives bracket ``s``
+exactly ``n_s`` of them, and every prefix of a cycle is within one of that share.
+``iterations`` is the number of cycles; then ``ask()`` raises ``SearchExhausted``
+(the runner's ``n_trials`` caps the study before that if smaller).
+
+**Pruning rule.** The resource a trial has used is the number of values it has
+reported (``trial.report(step, value)`` once per epoch, as ``PruningCallback``
+does; step numbers are not used). When the ``c``-th report of a trial of bracket
+``s`` reaches a rung (``c = ceil(min_resource * r_s * eta**k)`` for ``k < s``; the
+last rung is ``max_resource``, where a trial completes), its value joins the
+values every trial of bracket ``s`` reported at that rung so far, in arrival
+order. With ``m`` values there, the trial goes on iff its value is among the best
+``max(1, floor(m / eta))`` (lower is better; NaN/None counts worst; ties go to the
+earlier report); otherwise ``should_prune`` is ``True`` and the trial is recorded
+``pruned`` with its last value. Reports between rungs never prune. An objective
+that never reports runs its full budget. The state (``RungBoard``) is a small
+picklable object, so the runner can host it for trials in worker processes.
 """
 from __future__ import annotations
 
 import math
 
 from tinygrad_init import hookimpl
-from tinygrad_init.search import Proposal, SearchExhausted, Strategy, clean_value
+from tinygrad_init.search import Proposal, SearchExhausted, Strategy
 from tinygrad_init.validation import integer, number, positive
 
 
@@ -52,28 +66,41 @@ def bracket_table(max_resource=27, min_resource=1, reduction_factor=3) -> list[d
     return table
 
 
-class _Bracket:
-    def __init__(self, spec: dict):
-        self.spec, self.rung = spec, 0
-        self.configs: list[dict] = []  # configs of the current rung (rung 0: filled by sampling)
-        self.results: list[float | None] = []
-        self.asked = self.told = 0
+def bracket_schedule(weights: list[int]) -> list[int]:
+    """Smooth weighted round-robin: ``sum(weights)`` indices, index ``i`` exactly
+    ``weights[i]`` times, spread evenly (ties go to the lower index)."""
+    current, total, out = [0] * len(weights), sum(weights), []
+    for _ in range(total):
+        current = [c + w for c, w in zip(current, weights)]
+        i = current.index(max(current))
+        current[i] -= total
+        out.append(i)
+    return out
 
-    @property
-    def size(self) -> int:
-        return self.spec["rungs"][self.rung][0]
 
-    @property
-    def budget(self):
-        return self.spec["rungs"][self.rung][1]
+class RungBoard:
+    """The values reported at each rung of each bracket, and the pruning rule.
 
-    @property
-    def done(self) -> bool:
-        return self.rung >= len(self.spec["rungs"])
+    :param rungs: ``{bracket: [report counts at which it is judged]}``.
+    :param eta: the reduction factor.
+    """
+
+    def __init__(self, rungs: dict[int, list[int]], eta: float):
+        self.rungs, self.eta = rungs, eta
+        self.values: dict[tuple[int, int], dict[int, float]] = {}  # (bracket, count) -> {trial: value}
+
+    def report(self, number: int, bracket: int | None, count: int, value: float | None) -> bool:
+        """Record the ``count``-th report of trial ``number``; ``True``: prune it."""
+        if count not in self.rungs.get(bracket, ()):
+            return False
+        seen = self.values.setdefault((bracket, count), {})
+        seen[number] = math.inf if value is None or math.isnan(value) else float(value)
+        keep = max(1, math.floor(len(seen) / self.eta + 1e-9))
+        return number not in sorted(seen, key=seen.get)[:keep]  # stable: ties by arrival
 
 
 class Hyperband(Strategy):
-    """Hyperband over random configurations; see the module docstring."""
+    """Asynchronous Hyperband over random configurations; see the module docstring."""
 
     name = "hyperband"
 
@@ -90,53 +117,25 @@ class Hyperband(Strategy):
             raise ValueError(f"hyperband: reduction_factor={reduction_factor!r} is invalid: must be > 1")
         self.iterations = integer("hyperband", "iterations", iterations, minimum=1)
         self.table = bracket_table(self.max_resource, self.min_resource, self.eta)
-        self.brackets = [_Bracket(spec) for _ in range(self.iterations) for spec in self.table]
-        self._pending: dict[int, tuple[int, int, int, dict]] = {}  # id -> (bracket, rung, idx, params)
-        self._ids = 0
+        self.schedule = [self.table[i]["s"] for i in bracket_schedule([b["n"] for b in self.table])]
+        self.board = RungBoard({b["s"]: [math.ceil(budget - 1e-9) for _, budget in b["rungs"][:-1]]
+                                for b in self.table}, self.eta)
+        self.asked = 0
 
     def ask(self) -> Proposal:
-        for b, br in enumerate(self.brackets):
-            if br.done or br.asked >= br.size:
-                continue
-            if br.rung == 0 and len(br.configs) <= br.asked:
-                br.configs.append(self.space.sample(self.rng))
-                br.results.append(None)
-            j = br.asked
-            br.asked += 1
-            p = Proposal(br.configs[j], budget=br.budget)
-            self._ids += 1
-            p._hb_id = self._ids
-            self._pending[self._ids] = (b, br.rung, j, dict(p))
-            return p
-        if self._pending:
-            raise SearchExhausted("hyperband: waiting for the results of the current rungs")
-        raise SearchExhausted("hyperband: every bracket is done")
+        if self.asked >= self.iterations * len(self.schedule):
+            raise SearchExhausted(f"hyperband: all {self.asked} configurations are proposed "
+                                  f"(iterations={self.iterations} x {len(self.schedule)})")
+        s = self.schedule[self.asked % len(self.schedule)]
+        self.asked += 1
+        return Proposal(self.space.sample(self.rng), budget=_tidy(self.max_resource), bracket=s)
 
-    def tell(self, params, value) -> None:
-        super().tell(params, value)
-        key = getattr(params, "_hb_id", None)
-        if key not in self._pending:  # a plain dict: the oldest pending equal proposal
-            key = next((k for k, (_, _, _, p) in self._pending.items() if p == dict(params)), None)
-            if key is None:
-                return
-        b, rung, j, _ = self._pending.pop(key)
-        br = self.brackets[b]
-        if br.rung != rung:
-            return
-        br.results[j] = clean_value(value)
-        br.told += 1
-        if br.told == br.size:
-            self._promote(br)
+    def should_prune(self, trial, step, value) -> bool:
+        bracket = getattr(trial, "bracket", None)
+        return self.board.report(trial.number, bracket, len(trial.intermediate), value)
 
-    def _promote(self, br: _Bracket) -> None:
-        order = sorted(range(br.size), key=lambda j: (br.results[j] is None,
-                                                       br.results[j] if br.results[j] is not None else 0.0, j))
-        br.rung += 1
-        if br.done:
-            return
-        br.configs = [br.configs[j] for j in order[:br.size]]
-        br.results = [None] * br.size
-        br.asked = br.told = 0
+    def pruning_board(self) -> RungBoard:
+        return self.board
 
 
 Hyperband.conformance_examples = [{}, {"max_resource": 9, "reduction_factor": 3}]

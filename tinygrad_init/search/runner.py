@@ -10,10 +10,12 @@ import json
 import multiprocessing
 import os
 import pickle
+import threading
 import time
 import traceback
 import warnings
-from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from multiprocessing.managers import BaseManager
 from typing import Any, Callable, Iterable, Mapping
 
 from ..hookspecs import hookimpl
@@ -36,37 +38,45 @@ class Trial:
 
     Attributes: ``number`` (0-based, unique in the study), ``params`` (dict),
     ``budget`` (resource budget from budgeted strategies such as Hyperband, else
-    ``None``), ``status``, ``value``, ``intermediate`` (list of ``(step, value)``),
-    ``error`` (text of a failure), ``started``/``finished`` (Unix times).
+    ``None``), ``bracket`` (the strategy's group for pruning, e.g. a Hyperband
+    bracket; not stored), ``status``, ``value``, ``intermediate`` (list of
+    ``(step, value)``), ``error`` (text of a failure), ``started``/``finished``
+    (Unix times).
 
     Inside an objective use :meth:`report` and :meth:`should_prune`.
     """
 
     def __init__(self, number: int, params: Mapping[str, Any], budget: Any = None, *,
-                 status: str = "running", value: float | None = None,
+                 bracket: Any = None, status: str = "running", value: float | None = None,
                  intermediate: Iterable[tuple[int, float]] = (), error: str | None = None,
                  started: float | None = None, finished: float | None = None):
-        self.number, self.params, self.budget = number, dict(params), budget
+        self.number, self.params, self.budget, self.bracket = number, dict(params), budget, bracket
         self.status, self.value, self.error = status, value, error
         self.intermediate = [(int(s), v) for s, v in intermediate]
         self.started, self.finished = started, finished
         self._strategy: Strategy | None = None  # set for trials running in the driver process
+        self._board: Any = None  # a link to the strategy's pruning board (trials on workers)
+        self._prune = False  # the judgment of the last report
 
     def report(self, step: int, value: float) -> None:
         """Record an intermediate ``value`` (e.g. the validation loss) at ``step``
-        (e.g. the epoch). Stored with the trial; used by :meth:`should_prune`."""
+        (e.g. the epoch). Stored with the trial; the strategy judges it at once
+        (in the driver, or through the runner's link from a process pool), and
+        :meth:`should_prune` returns that judgment."""
         v = clean_value(value)
         self.intermediate.append((int(step), float("nan") if v is None else v))
+        if self._strategy is not None:
+            self._prune = bool(self._strategy.should_prune(self, int(step), self.intermediate[-1][1]))
+        elif self._board is not None:
+            self._prune = bool(self._board.report(self.number, self.bracket, len(self.intermediate), v))
 
     def should_prune(self) -> bool:
         """Whether the strategy wants this trial stopped, given its last report.
 
-        Always ``False`` in worker processes (no live link to the strategy) and
-        before the first report. Raise :class:`TrialPruned` when it is ``True``."""
-        if self._strategy is None or not self.intermediate:
-            return False
-        step, value = self.intermediate[-1]
-        return bool(self._strategy.should_prune(self, step, value))
+        ``False`` before the first report, and when the trial has no live link to
+        the strategy (a Dask or other executor, see docs/search.md). Raise
+        :class:`TrialPruned` when it is ``True``."""
+        return self._prune
 
     @property
     def duration(self) -> float | None:
@@ -81,7 +91,7 @@ class Trial:
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_strategy"] = None
+        state["_strategy"] = None  # the board link (a Manager proxy) travels to the worker
         return state
 
 
@@ -90,7 +100,8 @@ class PruningCallback:
     ``trial`` and raises :class:`TrialPruned` when ``trial.should_prune()``.
 
     ``Trainer(..., callbacks=[PruningCallback(trial, "val_loss")])`` inside an
-    objective. Live pruning needs the trial in the driver process (``executor=None``).
+    objective. Live pruning works in the driver process (``executor=None``), and
+    in a process or thread pool for strategies with a pruning board (Hyperband).
     """
 
     def __init__(self, trial: Trial, monitor: str = "val_loss"):
@@ -297,6 +308,42 @@ def _make_executor(executor: Any, workers: int | None) -> tuple[Executor | None,
                      "'dask://host:port' or a concurrent.futures.Executor")
 
 
+class _Shared:
+    """A strategy's pruning board shared by concurrently running trials: one report at a time."""
+
+    def __init__(self, board: Any):
+        self.board, self.lock = board, threading.Lock()
+
+    def report(self, number: int, bracket: Any, count: int, value: float | None) -> bool:
+        with self.lock:
+            return bool(self.board.report(number, bracket, count, value))
+
+
+class _BoardManager(BaseManager):
+    """Hosts a ``_Shared`` board in a server process that the pool's workers call."""
+
+
+_BoardManager.register("Shared", _Shared)
+
+
+def _link_board(strat: Strategy, ex: Any, key: str, executor: Any) -> tuple[Any, Callable[[], None]]:
+    """-> (what trials on ``ex`` report to, or None; stop()). In the driver
+    (``ex is None``) trials ask the strategy itself."""
+    board = strat.pruning_board()
+    if ex is None or (board is None and type(strat).should_prune is Strategy.should_prune):
+        return None, lambda: None
+    if board is not None and isinstance(ex, ThreadPoolExecutor):
+        return _Shared(board), lambda: None
+    if board is not None and isinstance(ex, ProcessPoolExecutor):  # its workers share our authkey
+        manager = _BoardManager(ctx=multiprocessing.get_context("spawn"))
+        manager.start()
+        return manager.Shared(board), manager.shutdown
+    warnings.warn(f"search: strategy {key!r} cannot prune trials running on executor={executor!r} "
+                  "(no live link to " + ("its pruning board" if board is not None else "the strategy")
+                  + "): every trial runs its full budget", RuntimeWarning, stacklevel=3)
+    return None, lambda: None
+
+
 # --------------------------------------------------------------------------- run
 
 
@@ -362,9 +409,12 @@ def run(objective: Callable[[Trial], float], space: Space | Mapping[str, Any], s
         study runs only the missing ones); fewer if the strategy is exhausted.
     :param storage: ``"sqlite:///study.db"``, a path, or ``None`` (in memory).
     :param study: the study name inside the storage.
-    :param executor: ``None`` (in this process, live pruning), ``"process"``
-        (a spawn-based process pool of ``workers``), ``"dask://host:port"``
-        (a Dask ``distributed`` cluster) or any ``concurrent.futures.Executor``.
+    :param executor: ``None`` (in this process), ``"process"`` (a spawn-based
+        process pool of ``workers``), ``"dask://host:port"`` (a Dask
+        ``distributed`` cluster) or any ``concurrent.futures.Executor``. Live
+        pruning works in process, and in a process or thread pool for strategies
+        with a pruning board (Hyperband); elsewhere a warning says trials run
+        their full budget.
     :param workers: trials kept in flight (default: the executor's workers).
     :param seed: the strategy's seed (part of the study's identity).
     :param strategy_options: the strategy's hyperparameters (JSON-able).
@@ -411,25 +461,31 @@ def run(objective: Callable[[Trial], float], space: Space | Mapping[str, Any], s
                                  intermediate=r["intermediate"], error=r["error"], started=r["started"],
                                  finished=r["finished"]) for r in records])
         proposals = _replay(strat, records)
+        for t in the_study.trials:
+            t.bracket = getattr(proposals.get(t.number), "bracket", None)
         pm = lifecycle_manager(callbacks)
         ex, slots, shutdown = _make_executor(executor, workers)
         display = _Display(console)
         display.start(the_study)
-        finished = False
+        finished, stop_board = False, lambda: None
         try:
+            board, stop_board = _link_board(strat, ex, key, executor)
             _loop(objective, the_study, strat, store, study_id, records, proposals, pm, ex, slots,
-                  n_trials, display)
+                  n_trials, display, board)
             finished = True
         finally:
             display.stop(the_study)
             shutdown(finished)  # interrupted: do not wait for running trials (they stay 'running')
+            stop_board()
     finally:
         store.close()
     return the_study
 
 
 def _replay(strat: Strategy, records: list[dict]) -> dict[int, Any]:
-    """Re-ask and re-tell a rebuilt strategy in the recorded order.
+    """Re-ask and re-tell a rebuilt strategy in the recorded order; before its
+    tell, each finished trial's stored reports are judged again (``should_prune``)
+    so that a pruning strategy knows the values at its rungs again.
 
     -> ``{number: proposal object}`` (what to tell back / re-run)."""
     told = sorted((r for r in records if r["tell_order"] is not None), key=lambda r: r["tell_order"])
@@ -440,7 +496,12 @@ def _replay(strat: Strategy, records: list[dict]) -> dict[int, Any]:
         nonlocal tpos
         while tpos < min(limit, len(told)):
             r = told[tpos]
-            strat.tell(proposals[r["number"]], _told_value(r["status"], r["value"]))
+            p = proposals[r["number"]]
+            t = Trial(r["number"], r["params"], r["budget"], bracket=getattr(p, "bracket", None))
+            t._strategy = strat
+            for step, v in r["intermediate"]:
+                t.report(step, v)
+            strat.tell(p, _told_value(r["status"], r["value"]))
             tpos += 1
 
     batches: dict[int, list[dict]] = {}
@@ -469,7 +530,8 @@ def _told_value(status: str, value: float | None) -> float | None:
 
 
 def _loop(objective, study: Study, strat: Strategy, store: Storage, study_id: int, records: list[dict],
-          proposals: dict[int, Any], pm, ex, slots: int, n_trials: int, display: _Display) -> None:
+          proposals: dict[int, Any], pm, ex, slots: int, n_trials: int, display: _Display,
+          board: Any = None) -> None:
     by_number = {t.number: t for t in study.trials}
     rerun = [by_number[r["number"]] for r in records if r["status"] == "running"]
     rerun_numbers = {t.number for t in rerun}
@@ -502,7 +564,8 @@ def _loop(objective, study: Study, strat: Strategy, store: Storage, study_id: in
             if got:
                 new = []
                 for p in got:
-                    t = Trial(len(study.trials), _jsonable(p), getattr(p, "budget", None))
+                    t = Trial(len(study.trials), _jsonable(p), getattr(p, "budget", None),
+                              bracket=getattr(p, "bracket", None))
                     proposals[t.number] = p
                     study.trials.append(t)
                     new.append(t)
@@ -530,7 +593,9 @@ def _loop(objective, study: Study, strat: Strategy, store: Storage, study_id: in
                     t._strategy = None
                 finish(t, result)
             else:
-                inflight[ex.submit(_execute, objective, Trial(t.number, t.params, t.budget))] = t
+                remote = Trial(t.number, t.params, t.budget, bracket=t.bracket)
+                remote._board = board
+                inflight[ex.submit(_execute, objective, remote)] = t
         queue = []
         if inflight:
             done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)

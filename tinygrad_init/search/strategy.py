@@ -35,10 +35,10 @@ from .space import Space
 class SearchExhausted(Exception):
     """Raised by :meth:`Strategy.ask` when it has nothing to propose.
 
-    Either for good (a manual list or a grid is used up, every Hyperband bracket
-    is done) or until results still pending are told (Hyperband waits for a rung
-    to finish before promoting). The runner then stops asking until a running
-    trial finishes, and ends the search when none is running.
+    Either for good (a manual list or a grid is used up, Hyperband proposed all
+    its configurations) or until results still pending are told (a strategy may
+    wait for them). The runner then stops asking until a running trial
+    finishes, and ends the search when none is running.
 
     Not a ``StopIteration`` on purpose: that one turns into ``RuntimeError``
     inside generators.
@@ -47,19 +47,23 @@ class SearchExhausted(Exception):
 
 class Proposal(dict):
     """A configuration (a plain ``dict`` of the space's names) that carries a
-    resource ``budget`` (e.g. epochs), as Hyperband's proposals do. The runner
-    copies it to ``trial.budget``; the objective should train for that budget.
-    Strategies without budgets return plain dicts (``budget`` is then ``None``)."""
+    resource ``budget`` (e.g. epochs) and a ``bracket`` (the group whose trials a
+    pruning strategy compares, as Hyperband's proposals do). The runner copies
+    them to ``trial.budget`` and ``trial.bracket``; the objective should train
+    for that budget. Strategies without budgets return plain dicts (both are
+    then ``None``). The bracket is not stored: a resume gets it by replaying."""
 
-    def __init__(self, params: Mapping[str, Any], budget: float | None = None):
+    def __init__(self, params: Mapping[str, Any], budget: float | None = None,
+                 bracket: int | None = None):
         super().__init__(params)
-        self.budget = budget
+        self.budget, self.bracket = budget, bracket
 
     def __repr__(self) -> str:
-        return f"Proposal({dict.__repr__(self)}, budget={self.budget!r})"
+        return (f"Proposal({dict.__repr__(self)}, budget={self.budget!r}"
+                + (f", bracket={self.bracket!r})" if self.bracket is not None else ")"))
 
     def __reduce__(self):
-        return (Proposal, (dict(self), self.budget))
+        return (Proposal, (dict(self), self.budget, self.bracket))
 
 
 def clean_value(value: Any) -> float | None:
@@ -135,10 +139,22 @@ class Strategy:
         return out
 
     def should_prune(self, trial: Any, step: int, value: float) -> bool:
-        """Whether ``trial`` (which just reported ``value`` at ``step``) should stop
-        early. Only asked for trials running in the driver process
-        (``executor=None``). The default never prunes."""
+        """Whether ``trial`` (which just reported ``value`` at ``step``; its
+        ``intermediate`` ends with that report) should stop early. The runner asks
+        at every ``trial.report`` of a trial in the driver process
+        (``executor=None``) and when it replays the stored reports of finished
+        trials on resume, in their original order; ``trial.should_prune()``
+        returns the answer for the last report. The default never prunes."""
         return False
+
+    def pruning_board(self) -> Any:
+        """For trials in worker processes: ``None`` (the default: they are never
+        pruned), or a picklable object holding all the pruning state, whose
+        ``report(number, bracket, count, value) -> bool`` records the ``count``-th
+        report of trial ``number`` and says whether to prune it. The runner hosts a
+        copy (replayed state included) for the run and links the workers' trials
+        to it; ``should_prune`` must then give the same answers on it."""
+        return None
 
     def best(self) -> tuple[dict, float] | None:
         """The best ``(params, value)`` told so far, or ``None``."""
