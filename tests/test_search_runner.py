@@ -21,6 +21,8 @@ from tinygrad_init.search import (IntUniform, LogUniform, PruningCallback, Space
                                   Strategy, TrialPruned, Uniform, load_study, run)
 from tinygrad_init.testing.contracts_search_strategy import conformance_space, sphere, sphere_objective
 
+from test_search_cli import TRAIN  # noqa: E402 - the tests directory is on sys.path (a moons training config)
+
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
@@ -163,21 +165,25 @@ def test_pruning_callback_inside_a_trainer():
     assert epochs_run == [2, 2] and [s for s, _ in study.trials[0].intermediate] == [0, 1]
 
 
-class Interrupt:
-    """Objective that raises KeyboardInterrupt at trial ``at`` the first time (a simulated kill)."""
+def budgeted_sphere(trial):
+    return sphere(trial.params) * (trial.budget or 1)
 
-    def __init__(self, at):
-        self.at, self.fired, self.calls = at, False, []
+
+class Interrupt:
+    """``objective`` that raises KeyboardInterrupt at trial ``at`` the first time (a simulated kill)."""
+
+    def __init__(self, at, objective=budgeted_sphere):
+        self.at, self.objective, self.fired, self.calls = at, objective, False, []
 
     def __call__(self, trial):
         self.calls.append(trial.number)
         if trial.number == self.at and not self.fired:
             self.fired = True
             raise KeyboardInterrupt
-        return sphere(trial.params) * (trial.budget or 1)
+        return self.objective(trial)
 
 
-@pytest.mark.parametrize("strategy, opts, n", [("random", {}, 10), ("hyperband", {"max_resource": 9}, 22),
+@pytest.mark.parametrize("strategy, opts, n", [("random", {}, 10), ("hyperband", {"max_resource": 9}, 17),
                                                ("grid", {"n": 2}, 16)])
 def test_resume_after_interrupt(tmp_path, strategy, opts, n):
     reference = run(Interrupt(-1), conformance_space(), strategy=strategy, strategy_options=opts, n_trials=n)
@@ -285,12 +291,22 @@ def test_process_pool_gives_the_same_study():
     assert summary(parallel) == summary(serial)
 
 
-def test_thread_executor_runs_hyperband_rungs():
+def test_thread_executor_prunes_hyperband_trials():
+    def objective(trial):  # reports the sphere plus a decaying term every epoch
+        for epoch in range(1, trial.budget + 1):
+            trial.report(epoch, sphere(trial.params) + 1.0 / epoch)
+            if trial.should_prune():
+                raise TrialPruned()
+        return sphere(trial.params)
+
     with ThreadPoolExecutor(3) as ex:
-        study = run(lambda t: sphere(t.params) / t.budget, conformance_space(), strategy="hyperband",
-                    strategy_options={"max_resource": 9}, n_trials=1000, executor=ex, seed=2)
-    assert len(study.trials) == 22 and all(t.status == "complete" for t in study.trials)
-    assert sorted(t.budget for t in study.trials) == [1] * 9 + [3] * 8 + [9] * 5
+        study = run(objective, conformance_space(), strategy="hyperband", n_trials=1000, executor=ex,
+                    seed=2, strategy_options={"max_resource": 9})
+    assert len(study.trials) == 17 and all(t.budget == 9 for t in study.trials)
+    rungs = {2: [1, 3], 1: [3], 0: []}  # report counts where brackets s = 2, 1, 0 are judged
+    pruned = [t for t in study.trials if t.status == "pruned"]
+    assert pruned and all(len(t.intermediate) in rungs[t.bracket] for t in pruned)
+    assert all(len(t.intermediate) == 9 for t in study.trials if t.status == "complete")
 
 
 def test_process_executor_needs_a_picklable_objective():
@@ -400,20 +416,7 @@ def test_parallel_resume_replays_batches(tmp_path):
 
 
 def test_cli_train_objective_with_hyperband(tmp_path):
-    (tmp_path / "train.toml").write_text(textwrap.dedent("""
-        [data]
-        name = "moons"
-        n_samples = 120
-        seed = 0
-        [model]
-        layers = [{ type = "linear", out = 8 }, { type = "relu" }, { type = "linear", out = 2 }]
-        [optimizer]
-        name = "sgd"
-        lr = 0.1
-        [train]
-        epochs = 50
-        batch_size = 32
-    """))
+    (tmp_path / "train.toml").write_text(TRAIN.replace("epochs = 1\n", "epochs = 50\n"))
     cfg = tmp_path / "s.toml"
     cfg.write_text(textwrap.dedent("""
         [search]
@@ -422,6 +425,7 @@ def test_cli_train_objective_with_hyperband(tmp_path):
         storage = "sqlite:///s.db"
         [search.options]
         max_resource = 3
+        iterations = 2
         [space."optimizer.lr"]
         type = "loguniform"
         lo = 1e-3
@@ -433,9 +437,20 @@ def test_cli_train_objective_with_hyperband(tmp_path):
     code, out = cli([str(cfg)])
     assert code == 0, out
     study = load_study(tmp_path / "s.db")
-    # max_resource=3, eta=3: bracket s=1 (3 configs @1 epoch, best @3), bracket s=0 (2 configs @3)
-    assert [t.budget for t in study.trials] == [1, 1, 1, 3, 3, 3]
-    assert all(t.status == "complete" and 0 < t.value < 10 for t in study.trials)
-    assert [len(t.intermediate) for t in study.trials] == [1, 1, 1, 3, 3, 3]  # epochs actually trained
+    # max_resource=3, eta=3: bracket s=1 (3 configs, judged after epoch 1), s=0 (2 configs, never
+    # judged), assigned 1, 0, 1, 0, 1 per cycle; every trial may train 3 epochs
+    assert len(study.trials) == 10 and [t.budget for t in study.trials] == [3] * 10
+    assert all(0 < t.value < 10 for t in study.trials)
+    first = []  # the rule on bracket 1's val_loss after epoch 1: keep the best max(1, m // 3) so far
+    for t in study.trials:
+        if t.number % 5 in (0, 2, 4):
+            first.append(t.intermediate[0][1])
+            keep = sorted(first)[:max(1, len(first) // 3)]
+            assert t.status == ("complete" if first[-1] in keep else "pruned"), t
+        else:
+            assert t.status == "complete"
+        assert len(t.intermediate) == (3 if t.status == "complete" else 1)  # epochs actually trained
+    pruned = study.counts()["pruned"]
+    assert 0 < pruned < 6 and f"{pruned} pruned" in out
     code, _ = cli([str(cfg), "--set", "objective.options.bogus=1", "--set", "search.study='b'"])
     assert code == 1

@@ -8,8 +8,9 @@ A search config (TOML)::
     seed = 0
     storage = "sqlite:///study.db" # relative paths are relative to the config file
     study = "lr-search"
-    workers = 4                    # trials in flight (implies executor = "process")
-    executor = "process"           # "none" | "process" | "dask://host:port"
+    workers = 4                    # trials in flight (> 1 implies executor = "process")
+    executor = "process"           # "none" | "process" | "dask://host:port" (--executor none
+                                   # overrides workers; workers > 1 with executor "none" is an error)
 
     [search.options]               # the strategy's hyperparameters
     max_resource = 27
@@ -32,14 +33,19 @@ field by its dotted path (``--set search.n_trials=50 --set space.lr.hi=0.1``).
 from __future__ import annotations
 
 import argparse
+import difflib
 import functools
 import importlib
+import importlib.util
+import inspect
 import os
+import re
 import sys
 import tomllib
 from typing import Any
 
 from ..experiment import ConfigError, set_field
+from ..hookspecs import hookimpl
 
 SEARCH_KEYS = {"strategy", "n_trials", "seed", "storage", "study", "workers", "executor", "options"}
 OBJECTIVE_KEYS = {"kind", "function", "config", "options"}
@@ -48,6 +54,16 @@ TOP_KEYS = {"search", "space", "objective"}
 
 def _fail(path: str, field: str, value: Any, allowed: str) -> None:
     raise ConfigError(f"{path}: {field} = {value!r} is invalid: {allowed}")
+
+
+def _did_you_mean(name: str, names: Any) -> str:
+    close = difflib.get_close_matches(str(name), list(names), n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def _space_key(name: str) -> str:
+    """``[space.lr]``, ``[space."optimizer.lr"]``: the TOML table of a dimension."""
+    return f"[space.{name}]" if re.fullmatch(r"[A-Za-z0-9_-]+", name) else f"[space.{_toml_value(name)}]"
 
 
 def apply_overrides(config: dict, overrides: list[str]) -> dict:
@@ -90,8 +106,6 @@ def resolve(config: dict, path: str, args: argparse.Namespace | None = None) -> 
 
     names = get_registry().names("search_strategy")
     if strategy not in names:
-        import difflib
-
         close = difflib.get_close_matches(strategy, names, n=1)
         _fail(path, "search.strategy", strategy, (f"did you mean {close[0]!r}? " if close else "")
               + "must be one of " + ", ".join(names))
@@ -117,19 +131,7 @@ def resolve(config: dict, path: str, args: argparse.Namespace | None = None) -> 
         _fail(path, "search.storage", storage, "must be 'sqlite:///path.db' or a file path")
     out["storage"] = p if p == ":memory:" or os.path.isabs(p) else os.path.join(base, p)
 
-    workers = search.get("workers")
-    executor = search.get("executor")
-    if args is not None and args.workers is not None:
-        workers = args.workers
-    if args is not None and args.executor is not None:
-        executor = args.executor
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        _fail(path, "search.workers", workers, "must be an integer >= 1")
-    if executor in (None, "none", ""):
-        executor = "process" if workers not in (None, 1) else None
-    elif not isinstance(executor, str) or not (executor == "process" or executor.startswith("dask://")):
-        _fail(path, "search.executor", executor, "must be 'none', 'process' or 'dask://host:port'")
-    out["executor"], out["workers"] = executor, (workers if executor is not None else None)
+    out["executor"], out["workers"] = _executor(search, path, args)
 
     space = config.get("space")
     if not isinstance(space, dict) or not space:
@@ -139,8 +141,92 @@ def resolve(config: dict, path: str, args: argparse.Namespace | None = None) -> 
         out["space"] = Space.from_dict(space)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{path}: space: {exc}") from None
-    out["objective"] = _objective(config.get("objective"), path, base)
+    _check_strategy(strategy, out["space"], out["seed"], opts, path)
+    out["objective"] = _objective(config.get("objective"), path, base, out["space"])
     return out
+
+
+def _executor(search: dict, path: str, args: argparse.Namespace | None) -> tuple[Any, int | None]:
+    """-> (executor for ``run``, workers). The command line wins over the config; an explicit
+    ``--executor none`` runs in this process whatever the config's ``workers``."""
+    cli_workers = None if args is None else getattr(args, "workers", None)
+    cli_executor = None if args is None else getattr(args, "executor", None)
+    workers, workers_field = search.get("workers"), "search.workers"
+    if cli_workers is not None:
+        workers, workers_field = cli_workers, "--workers"
+    executor, executor_field = search.get("executor"), "search.executor"
+    if cli_executor is not None:
+        executor, executor_field = cli_executor, "--executor"
+
+    def bad(field: str, value: Any, allowed: str) -> None:
+        if field.startswith("--"):
+            raise ConfigError(f"{field} {value!r} is invalid: {allowed}")
+        _fail(path, field, value, allowed)
+
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        bad(workers_field, workers, "must be an integer >= 1")
+    allowed = "must be 'none', 'process' or 'dask://host:port' (an integer port)"
+    if executor is not None and not isinstance(executor, str):
+        bad(executor_field, executor, allowed)
+    if executor == "none":
+        if executor_field == "--executor" and workers_field == "search.workers":
+            workers = None  # an explicit --executor none wins over the config's workers
+        elif workers not in (None, 1):
+            def said(field: str, value: Any) -> str:
+                return f"{field} {value!r}" if field.startswith("--") else f"{field} = {value!r}"
+
+            where = "" if workers_field.startswith("--") and executor_field.startswith("--") else f"{path}: "
+            raise ConfigError(f"{where}{said(workers_field, workers)} is invalid with "
+                              f"{said(executor_field, 'none')}: executor 'none' runs one trial at a time "
+                              "in this process; drop the workers (or set them to 1), or use executor "
+                              "'process' or 'dask://host:port' for trials in parallel")
+        return None, None
+    if executor in (None, ""):
+        executor = "process" if workers not in (None, 1) else None
+    elif executor.startswith("dask://"):
+        host, sep, port = executor[len("dask://"):].rpartition(":")
+        if not sep or not host or not port:
+            bad(executor_field, executor, allowed + f"; {executor!r} has no host:port")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            bad(executor_field, executor, allowed + f"; the port {port!r} is not an integer in 1..65535")
+        if importlib.util.find_spec("distributed") is None:
+            bad(executor_field, executor, "a Dask executor needs the optional dependency 'distributed': "
+                "pip install 'tinygrad-init[distributed]' (or use 'process' or 'none')")
+    elif executor != "process":
+        bad(executor_field, executor, allowed)
+    return executor, (workers if executor is not None else None)
+
+
+def _check_strategy(strategy: str, space: Any, seed: int, opts: dict, path: str) -> None:
+    """Build the strategy once, so a bad ``[search.options]`` fails before the study is written."""
+    from ..registry import get_registry, search_strategy
+
+    for key, hint in (("seed", "use search.seed"),
+                      ("space", "the space is the [space.<name>] tables")):
+        if key in opts:
+            raise ConfigError(f"{path}: search.options.{key} = {opts[key]!r} is invalid: "
+                              f"search.options.{key} is not a strategy option: {hint}")
+    factory = get_registry().get("search_strategy", strategy).factory
+    try:
+        params = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):
+        params = None
+    names = [p.name for p in params or () if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    names = [n for n in names[1:] if n != "seed"]  # the first is the space
+    if params is not None and not any(p.kind is p.VAR_KEYWORD for p in params):
+        for key in opts:
+            if key not in names:
+                _fail(path, f"search.options.{key}", opts[key],
+                      f"strategy {strategy!r} has no option {key!r}; " + _did_you_mean(key, names)
+                      + (f"its options are: {', '.join(names)}" if names else "it takes no options"))
+    try:
+        search_strategy(strategy, space, seed=seed, **opts)
+    except (ValueError, TypeError, LookupError) as exc:
+        msg = re.sub(r"\bpass (\w+)=", r"set search.options.\1 = ", str(exc))
+        msg = msg[len(strategy) + 2:] if msg.startswith(f"{strategy}: ") else msg
+        for key in {*names, *opts}:  # "n=0 is invalid" -> "search.options.n = 0 is invalid"
+            msg = re.sub(rf"(?<![\w.]){re.escape(key)}=", f"search.options.{key} = ", msg)
+        raise ConfigError(f"{path}: search.options of strategy {strategy!r}: {msg}") from None
 
 
 def _import(spec: str, path: str, base: str) -> Any:
@@ -163,7 +249,50 @@ def _import(spec: str, path: str, base: str) -> Any:
     return obj
 
 
-def _objective(section: Any, path: str, base: str) -> Any:
+def _check_function(fn: Any, spec: str, options: dict, space: Any, path: str) -> None:
+    """The runner calls ``fn(trial, **options)``: check that call's signature before any trial."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return  # a builtin or C callable: nothing to check
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if not positional and not any(p.kind is p.VAR_POSITIONAL for p in params):
+        _fail(path, "objective.function", spec, "it is called as objective(trial, **objective.options) "
+              "but takes no positional parameter for the trial")
+    first = positional[0].name if positional else None
+    keywords = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                and p.name != first]
+    var_kw = any(p.kind is p.VAR_KEYWORD for p in params)
+    dims = list(space.names) if space is not None else []
+    for key, value in options.items():
+        if key == first:
+            _fail(path, f"objective.options.{key}", value,
+                  f"{key!r} is the trial, passed by the runner; the options are the other keyword "
+                  f"arguments of {spec}: {', '.join(keywords) or '(none)'}")
+        if not var_kw and key not in keywords:
+            hint = (f"{key!r} is a search dimension: read it as trial.params[{key!r}]; " if key in dims
+                    else _did_you_mean(key, keywords))
+            _fail(path, f"objective.options.{key}", value,
+                  f"{spec} has no parameter {key!r}; {hint}its options are: {', '.join(keywords) or '(none)'}")
+    missing = [p.name for p in params[1:] if p.default is p.empty and p.name not in options
+               and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if missing:
+        m = missing[0]
+        hint = (f"{m!r} is a search dimension: the objective reads it as trial.params[{m!r}], give "
+                f"the parameter a default or drop it" if m in dims else
+                f"give it in [objective.options] ({m} = ...)")
+        _fail(path, "objective.function", spec, f"it is called as {spec.partition(':')[2]}(trial, "
+              f"**objective.options), but its parameter {m!r} has no value: {hint}")
+    from ..registry import check_signature
+
+    try:
+        check_signature(spec, fn, (None,), options)
+    except TypeError as exc:
+        _fail(path, "objective.function", spec,
+              f"it cannot be called as objective(trial, **objective.options): {exc}")
+
+
+def _objective(section: Any, path: str, base: str, space: Any = None) -> Any:
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: missing table [objective]: give function = \"module:function\" "
                           "(or kind = \"train\" with config = \"train.toml\")")
@@ -178,6 +307,7 @@ def _objective(section: Any, path: str, base: str) -> Any:
         if "function" not in section:
             raise ConfigError(f"{path}: missing field objective.function (an import path 'module:function')")
         fn = _import(section["function"], path, base)
+        _check_function(fn, section["function"], options, space, path)
         return functools.partial(fn, **options) if options else fn
     if kind == "train":
         cfg = section.get("config")
@@ -189,7 +319,13 @@ def _objective(section: Any, path: str, base: str) -> Any:
             _fail(path, f"objective.options.{unknown[0]}", options[unknown[0]],
                   "kind = 'train' accepts monitor (the epoch metric to minimize) and set "
                   "(overrides of the training config)")
-        return TrainObjective(cfg, **options)
+        try:
+            objective = TrainObjective(cfg, **options)
+            if space is not None:
+                objective.check(space)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        return objective
     _fail(path, "objective.kind", kind, "must be 'function' or 'train'")
 
 
@@ -201,6 +337,15 @@ def _toml_value(v: Any) -> str:
     import json
 
     return json.dumps(v)  # a TOML basic string
+
+
+_HIGHER_IS_BETTER = re.compile(r"(^|_)(acc|accuracy|auc|f1|precision|recall|r2)$")
+
+
+def _reason(exc: BaseException) -> str:
+    """The message of ``exc`` without the ``--set key:`` prefix of ``set_field``'s errors."""
+    msg = re.sub(r"^--set [^:]+: ", "", str(exc))
+    return msg if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {msg}"
 
 
 class TrainObjective:
@@ -222,12 +367,85 @@ class TrainObjective:
     def __init__(self, config: str, monitor: str = "val_loss", set: Any = ()):
         from .. import experiment
 
-        if isinstance(set, str) or not all(isinstance(x, str) for x in set):
+        if isinstance(set, str) or not isinstance(set, (list, tuple)) or not all(isinstance(x, str) for x in set):
             raise ConfigError(f"objective.options.set = {set!r} is invalid: must be a list of "
                               "'key=value' strings, e.g. [\"train.epochs=3\"]")
+        if not isinstance(monitor, str) or not monitor:
+            raise ConfigError(f"objective.options.monitor = {monitor!r} is invalid: must be the name of an "
+                              "epoch metric to minimize, e.g. \"val_loss\"")
+        if _HIGHER_IS_BETTER.search(monitor):
+            raise ConfigError(
+                f"objective.options.monitor = {monitor!r} is invalid: the search minimizes its objective "
+                f"and {monitor} is higher-is-better, so the 'best' trial would be the worst; monitor a "
+                "loss instead: \"val_loss\" (or \"train_loss\"); the trainer logs no error-rate metric")
         self.config, self.monitor, self.set = config, monitor, list(set)
         # a broken training config fails here, before the search
-        self.out_dir = experiment.load_config(config, self.set)["output"]["dir"]
+        try:
+            self.out_dir = experiment.load_config(config, self.set)["output"]["dir"]
+        except ConfigError as exc:
+            raise ConfigError(f"{self._what()}: {exc}") from None
+
+    def _what(self) -> str:
+        return f"objective.config = {self.config!r}" + (
+            f" (with objective.options.set = {self.set!r})" if self.set else "")
+
+    def _dry_build(self, params: dict) -> Any:
+        """Build the trainer of a trial with ``params`` (as :meth:`__call__` does) without
+        training it, nor creating its output directory."""
+        from types import SimpleNamespace
+
+        from .. import experiment
+
+        trial = SimpleNamespace(params=params, budget=None, number=0)
+        cfg = experiment.load_config(self.config, self.overrides(trial) + ['output.dir=""'])
+        return experiment.build(cfg)
+
+    def check(self, space: Any) -> None:
+        """Build the training setup once, dry, for the space's centre point (and its two
+        corners): a misspelled dimension path, a float dimension for an integer field or a
+        monitor the trainer does not log fails here, naming the ``[space."..."]`` key or
+        the option, instead of failing every trial."""
+        try:
+            trainer, _, val = self._dry_build({})
+        except Exception as exc:
+            raise ConfigError(f"{self._what()}: the training config cannot be built: {_reason(exc)}") from None
+        metrics = ["epoch", "train_loss"] + (["train_acc"] if trainer.classification else [])
+        if val is not None:
+            metrics += ["val_loss"] + (["val_acc"] if trainer.classification else [])
+        metrics += ["lr", "time"]
+        if self.monitor not in metrics:
+            losses = [m for m in metrics if m.endswith("loss")]
+            raise ConfigError(f"objective.options.monitor = {self.monitor!r} is invalid: "
+                              + _did_you_mean(self.monitor, losses or metrics)
+                              + f"a training run of {os.path.basename(self.config)} logs the epoch metrics "
+                              f"{', '.join(metrics)}, and the search minimizes the monitor: use "
+                              + " or ".join(repr(m) for m in sorted(losses, reverse=True)))
+        n = len(space)
+        for u in (0.5, 0.0, 1.0):  # the centre first, then the low and the high corner
+            point = space.from_unit([u] * n)
+            try:
+                self._dry_build(point)
+                continue
+            except Exception as exc:
+                error = exc
+            for name in space.names:  # which dimension? each alone, the others as configured
+                try:
+                    self._dry_build({name: point[name]})
+                except Exception as exc:
+                    dim = space[name]
+                    msg = _reason(exc)
+                    if dim.kind in ("uniform", "loguniform") and "integer" in msg:
+                        msg += "; the field takes integers: use type = \"int\""
+                    elif any(s in msg for s in ("(section)", "has no item", "unknown hyperparameter",
+                                                "the fields of", "is not a table")):
+                        msg += ("; a dimension of a kind = 'train' objective is named by the dotted "
+                                "training-config field it sets, e.g. [space.\"optimizer.lr\"]")
+                    raise ConfigError(f"{_space_key(name)} is invalid: the trials set the training config "
+                                      f"field {name} = {point[name]!r} (a value of this {dim.kind} "
+                                      f"dimension), and that fails: {msg}") from None
+            raise ConfigError(f"[space] is invalid: the trials' training config cannot be built at "
+                              f"{point!r} (a point of the space; each value alone works): "
+                              f"{_reason(error)}") from None
 
     def overrides(self, trial: Any) -> list[str]:
         sets = self.set + [f"{k}={_toml_value(v)}" for k, v in trial.params.items() if v is not None]
@@ -256,13 +474,34 @@ class TrainObjective:
 # --------------------------------------------------------------------------- commands
 
 
+class _FailureReasons:
+    """On a non-terminal console (a log, a pipe), print why a trial failed: the first line
+    of its error (the live table of a terminal shows it in the status column)."""
+
+    def __init__(self, console: Any):
+        self.console = console
+
+    @hookimpl
+    def tinygrad_init_trial_end(self, trial: Any) -> None:
+        if trial.status == "failed" and trial.error:
+            first = next((line for line in trial.error.strip().splitlines() if line.strip()), "")
+            self.console.print(f"trial {trial.number} failed: {first}", markup=False, highlight=False)
+
+
 def _search(args: argparse.Namespace, console: Any) -> int:
     from .runner import load_study, run
 
     if args.config == "show":
         if not args.study_file:
             raise ConfigError("usage: tinygrad-init search show STUDY.db [--study NAME]")
-        study = load_study(args.study_file, args.study)
+        try:
+            study = load_study(args.study_file, args.study)
+        except ValueError as exc:  # "... holds 2 studies (a, b): name one with study=" (the Python API)
+            msg = str(exc)
+            if args.study is None and msg.rstrip().endswith("study="):
+                msg = msg.rstrip()[:-len("study=")] + "--study NAME"
+                raise ConfigError(f"{msg}, e.g. tinygrad-init search show {args.study_file} --study NAME") from None
+            raise
         console.print(study.table())
         best = study.best_trial
         if best is None:
@@ -279,7 +518,8 @@ def _search(args: argparse.Namespace, console: Any) -> int:
     kwargs = resolve(load_config(args.config, args.set), args.config, args)
     if args.study:
         kwargs["study"] = args.study
-    study = run(console=console, **kwargs)
+    callbacks = [] if getattr(console, "is_terminal", True) else [_FailureReasons(console)]
+    study = run(console=console, callbacks=callbacks, **kwargs)
     c = study.counts()
     console.print(f"study {study.name!r}: {len(study.trials)} trials ({c['complete']} complete, "
                   f"{c['failed']} failed, {c['pruned']} pruned) in {kwargs['storage']}", markup=False)
@@ -295,9 +535,14 @@ def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
         "and the best configuration. See docs/search.md.")
     p.add_argument("config", metavar="CONFIG.toml|show", help="a search config, or 'show'")
     p.add_argument("study_file", nargs="?", metavar="STUDY.db", help="with 'show': the study file")
-    p.add_argument("--study", default=None, help="the study name (default: from the config / the only one)")
-    p.add_argument("--workers", type=int, default=None, help="trials in flight (a process pool unless --executor)")
-    p.add_argument("--executor", default=None, help="none | process | dask://host:port")
+    p.add_argument("--study", default=None, metavar="NAME", help="the study name (default: from the config / the only one)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="trials in flight (default: search.workers); > 1 runs a process pool unless "
+                   "--executor says otherwise, and is an error with --executor none")
+    p.add_argument("--executor", default=None, metavar="none|process|dask://HOST:PORT",
+                   help="where trials run (default: search.executor): 'none' one by one in this "
+                   "process (it overrides the config's workers), 'process' a process pool, "
+                   "'dask://host:port' a Dask cluster (integer port)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set search.n_trials=50 (repeatable)")
     p.set_defaults(func=_search)

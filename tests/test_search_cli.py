@@ -1,0 +1,308 @@
+"""`tinygrad-init search`: config errors that would fail every trial are refused up front.
+
+Each error names the field, the value and what is allowed, and comes before any
+trial runs or anything is written: the study file does not exist afterwards, or
+is byte-identical when it held a study already.
+"""
+import argparse
+import hashlib
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from tinygrad_init.cli import build_parser, main
+from tinygrad_init.search import cli as search_cli
+
+ROOT = Path(__file__).parents[1]
+
+TRAIN = """
+[data]
+name = "moons"
+n_samples = 120
+seed = 0
+[model]
+layers = [{ type = "linear", out = 8 }, { type = "relu" }, { type = "linear", out = 2 }]
+[optimizer]
+name = "sgd"
+lr = 0.1
+[train]
+epochs = 1
+batch_size = 32
+"""
+
+
+def run_cli(args):
+    console = Console(width=400, force_terminal=False)
+    with console.capture() as cap:
+        code = main(["search", *map(str, args)], console=console)
+    return code, " ".join(cap.get().split())  # one line: no wrapping in the assertions
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def fn_config(tmp_path):
+    """A search config over x in [0, 1] whose objective is a function in a module next to it
+    (a fresh module name per test: the config's directory goes on sys.path)."""
+    mod = f"scli_{uuid.uuid4().hex[:10]}"
+    (tmp_path / f"{mod}.py").write_text(textwrap.dedent("""
+        def quad(trial, shift=0.0):
+            return (trial.params["x"] - 0.3) ** 2 + shift
+
+        def needs_x(trial, x):
+            return x
+
+        def fails(trial):
+            raise RuntimeError("boom on purpose\\nsecond line")
+    """))
+    cfg = tmp_path / "f.toml"
+    cfg.write_text(textwrap.dedent(f"""
+        [search]
+        strategy = "random"
+        n_trials = 2
+        storage = "sqlite:///f.db"
+        study = "main"
+        [space.x]
+        type = "uniform"
+        lo = 0.0
+        hi = 1.0
+        [objective]
+        function = "{mod}:quad"
+    """))
+    return cfg
+
+
+@pytest.fixture
+def train_config(tmp_path):
+    (tmp_path / "train.toml").write_text(TRAIN)
+    cfg = tmp_path / "t.toml"
+    cfg.write_text(textwrap.dedent("""
+        [search]
+        strategy = "random"
+        n_trials = 1
+        storage = "sqlite:///t.db"
+        study = "main"
+        [space."optimizer.lr"]
+        type = "loguniform"
+        lo = 1e-3
+        hi = 1.0
+        [objective]
+        kind = "train"
+        config = "train.toml"
+    """))
+    return cfg
+
+
+def existing_study(cfg: Path, db: Path) -> str:
+    """Run the config once (a study in the file), return the file's sha256."""
+    code, out = run_cli([cfg])
+    assert code == 0, out
+    assert db.exists()
+    return sha(db)
+
+
+# ----------------------------------------------------------------- 1. objective config
+
+
+def test_function_objective_options_are_checked_against_its_signature(fn_config):
+    db = fn_config.parent / "f.db"
+    code, out = run_cli([fn_config, "--set", "objective.options.foo=1"])
+    assert code == 1
+    assert "objective.options.foo = 1 is invalid" in out and "has no parameter 'foo'" in out
+    assert "its options are: shift" in out
+    assert not db.exists()
+    # an option named like a dimension: the objective reads it from trial.params
+    code, out = run_cli([fn_config, "--set", "objective.options.x=0.5"])
+    assert code == 1 and "objective.options.x = 0.5 is invalid" in out and "trial.params['x']" in out
+    assert not db.exists()
+    # a parameter without a value (here: a dimension the function expects as an argument)
+    mod = fn_config.read_text().split('function = "')[1].split(":")[0]
+    code, out = run_cli([fn_config, "--set", f"objective.function='{mod}:needs_x'"])
+    assert code == 1 and f"objective.function = '{mod}:needs_x' is invalid" in out
+    assert "parameter 'x' has no value" in out and "trial.params['x']" in out
+    assert not db.exists()
+    # fixed, it runs every trial (nothing was recorded as failed before)
+    code, out = run_cli([fn_config, "--set", "objective.options.shift=1.0"])
+    assert code == 0 and "2 trials (2 complete, 0 failed" in out
+    before = sha(db)
+    code, out = run_cli([fn_config, "--set", "objective.options.shfit=1.0", "--set", "search.n_trials=4"])
+    assert code == 1 and "objective.options.shfit = 1.0 is invalid" in out and "did you mean 'shift'?" in out
+    assert sha(db) == before
+
+
+def test_train_objective_monitor_must_be_a_logged_metric(train_config):
+    db = train_config.parent / "t.db"
+    before = existing_study(train_config, db)
+    code, out = run_cli([train_config, "--set", "objective.options.monitor='val_los'", "--set", "search.n_trials=2"])
+    assert code == 1
+    assert "objective.options.monitor = 'val_los' is invalid: did you mean 'val_loss'?" in out
+    assert "train_loss, train_acc, val_loss, val_acc" in out
+    assert sha(db) == before
+
+
+def test_train_objective_misspelled_dimension_path_is_named(train_config):
+    db = train_config.parent / "t.db"
+    code, out = run_cli([train_config, "--set", 'space."optimizer.lrr".type="uniform"',
+                         "--set", 'space."optimizer.lrr".lo=0.1', "--set", 'space."optimizer.lrr".hi=0.5'])
+    assert code == 1
+    assert '[space."optimizer.lrr"] is invalid' in out and "optimizer.lrr = 0.3" in out
+    assert "unknown hyperparameter 'lrr' (did you mean 'lr'?)" in out
+    assert not db.exists()
+    # a path into nothing: the model has three layers
+    code, out = run_cli([train_config, "--set", 'space."model.layers.7.out".type="int"',
+                         "--set", 'space."model.layers.7.out".lo=2', "--set", 'space."model.layers.7.out".hi=8'])
+    assert code == 1 and '[space."model.layers.7.out"] is invalid' in out and "has no item '7'" in out
+    assert not db.exists()
+
+
+def test_train_objective_float_dimension_for_an_integer_field(train_config):
+    db = train_config.parent / "t.db"
+    before = existing_study(train_config, db)
+    sets = ["--set", 'space."model.layers.0.out".type="uniform"', "--set", 'space."model.layers.0.out".lo=4',
+            "--set", 'space."model.layers.0.out".hi=16', "--study", "width"]
+    code, out = run_cli([train_config, *sets])
+    assert code == 1
+    assert '[space."model.layers.0.out"] is invalid' in out and "model.layers.0.out = 10.0" in out
+    assert "must be an integer" in out and 'use type = "int"' in out
+    assert sha(db) == before
+    # an int dimension whose low end the layer refuses
+    code, out = run_cli([train_config, *sets, "--set", 'space."model.layers.0.out".type="int"',
+                         "--set", 'space."model.layers.0.out".lo=0'])
+    assert code == 1 and "model.layers.0.out = 0" in out and "out_features=0 is invalid" in out
+    assert sha(db) == before
+
+
+def test_train_objective_higher_is_better_monitor_is_refused(train_config):
+    """7: the search minimizes; val_acc would make the worst trial the 'best'."""
+    db = train_config.parent / "t.db"
+    for monitor in ("val_acc", "train_acc"):
+        code, out = run_cli([train_config, "--set", f"objective.options.monitor='{monitor}'"])
+        assert code == 1
+        assert f"objective.options.monitor = '{monitor}' is invalid" in out
+        assert "minimizes" in out and "higher-is-better" in out and '"val_loss"' in out
+        assert not db.exists()
+
+
+# ----------------------------------------------------------------- 2. executor none
+
+
+def test_explicit_executor_none_wins_over_config_workers(fn_config):
+    db = fn_config.parent / "f.db"
+    ns = argparse.Namespace(workers=None, executor="none")
+    config = search_cli.load_config(str(fn_config), ["search.workers=4"])
+    kwargs = search_cli.resolve(config, str(fn_config), ns)
+    assert kwargs["executor"] is None and kwargs["workers"] is None
+    # without --executor, workers > 1 still implies a process pool
+    kwargs = search_cli.resolve(search_cli.load_config(str(fn_config), ["search.workers=4"]), str(fn_config))
+    assert kwargs["executor"] == "process" and kwargs["workers"] == 4
+    code, out = run_cli([fn_config, "--set", "search.workers=4", "--executor", "none"])
+    assert code == 0 and "2 trials (2 complete" in out
+    before = sha(db)
+    # both given explicitly, at the same level: a contradiction
+    code, out = run_cli([fn_config, "--workers", "2", "--executor", "none", "--set", "search.n_trials=3"])
+    assert code == 1 and "--workers 2 is invalid with --executor 'none'" in out
+    code, out = run_cli([fn_config, "--set", "search.workers=4", "--set", "search.executor='none'",
+                         "--set", "search.n_trials=3"])
+    assert code == 1 and "search.workers = 4 is invalid with search.executor = 'none'" in out
+    assert sha(db) == before
+
+
+# ----------------------------------------------------------------- 3. strategy options
+
+
+@pytest.mark.parametrize("override, message", [
+    ("search.options.seed=1", "search.options.seed = 1 is invalid: search.options.seed is not a strategy "
+                              "option: use search.seed"),
+    ("search.options.space=1", "search.options.space = 1 is invalid: search.options.space is not a strategy option"),
+    ("search.options.foo=1", "search.options.foo = 1 is invalid: strategy 'random' has no option 'foo'; "
+                             "it takes no options"),
+])
+def test_strategy_option_errors_name_the_option(fn_config, override, message):
+    db = fn_config.parent / "f.db"
+    code, out = run_cli([fn_config, "--set", override])
+    assert code == 1 and message in out and "multiple values" not in out
+    assert not db.exists()
+
+
+def test_strategy_option_errors_list_the_real_options(fn_config):
+    db = fn_config.parent / "f.db"
+    before = existing_study(fn_config, db)
+    code, out = run_cli([fn_config, "--set", "search.strategy='hyperband'", "--set", "search.options.max_resourc=9",
+                         "--study", "hb"])
+    assert code == 1 and "search.options.max_resourc = 9 is invalid" in out
+    assert "did you mean 'max_resource'?" in out and "its options are: max_resource, min_resource" in out
+    assert "space" not in out.split("its options are:")[1] and "seed" not in out.split("its options are:")[1]
+    code, out = run_cli([fn_config, "--set", "search.strategy='grid'", "--set", "space.x.type='loguniform'",
+                         "--set", "space.x.lo=0.1", "--study", "grid"])
+    assert code == 1 and "set search.options.n = <points per dimension>" in out and "pass n=" not in out
+    code, out = run_cli([fn_config, "--set", "search.strategy='grid'", "--set", "search.options.n=0", "--study", "grid"])
+    assert code == 1 and "search.options.n = 0 is invalid: must be an integer >= 1" in out
+    assert sha(db) == before
+
+
+# ----------------------------------------------------------------- 4. --executor
+
+
+@pytest.mark.parametrize("executor, message", [
+    ("dask://a:b", "--executor 'dask://a:b' is invalid: must be 'none', 'process' or 'dask://host:port'"),
+    ("dask://localhost", "--executor 'dask://localhost' is invalid"),
+    ("threads", "--executor 'threads' is invalid: must be 'none', 'process' or 'dask://host:port'"),
+])
+def test_executor_is_validated_before_the_study_is_created(fn_config, executor, message):
+    db = fn_config.parent / "f.db"
+    code, out = run_cli([fn_config, "--executor", executor])
+    assert code == 1 and message in out and "invalid literal" not in out
+    assert not db.exists()
+    if executor == "dask://a:b":
+        assert "the port 'b' is not an integer" in out
+        before = existing_study(fn_config, db)
+        code, out = run_cli([fn_config, "--executor", executor, "--set", "search.n_trials=3"])
+        assert code == 1 and message in out and sha(db) == before
+
+
+# ----------------------------------------------------------------- 5. search show
+
+
+def test_show_with_several_studies_asks_for_the_study_option(fn_config):
+    db = fn_config.parent / "f.db"
+    assert run_cli([fn_config, "--study", "a"])[0] == 0
+    assert run_cli([fn_config, "--study", "b"])[0] == 0
+    before = sha(db)
+    code, out = run_cli(["show", db])
+    assert code == 1
+    assert "holds 2 studies (a, b)" in out and "--study NAME" in out and "study=" not in out
+    code, out = run_cli(["show", db, "--study", "b"])
+    assert code == 0 and "study 'b' (random)" in out
+    assert sha(db) == before
+
+
+# ----------------------------------------------------------------- 6. why a trial failed
+
+
+def test_non_terminal_output_says_why_a_trial_failed(fn_config):
+    mod = fn_config.read_text().split('function = "')[1].split(":")[0]
+    code, out = run_cli([fn_config, "--set", f"objective.function='{mod}:fails'"])
+    assert code == 0 and "2 trials (0 complete, 2 failed" in out
+    assert "trial 0 failed: RuntimeError: boom on purpose" in out
+    assert "trial 1 failed: RuntimeError: boom on purpose" in out and "second line" not in out
+
+
+# ----------------------------------------------------------------- help and docs
+
+
+def test_help_and_docs_state_the_executor_rules():
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    text = " ".join(sub.choices["search"].format_help().split())
+    assert "--executor none|process|dask://HOST:PORT" in text
+    assert "--workers N" in text and "--study NAME" in text
+    assert "an error with --executor none" in text and "overrides the config's workers" in text
+    docs = " ".join((ROOT / "docs" / "cli.md").read_text().split())
+    section = docs.split("## Search")[1]
+    for phrase in ("--executor none", "--workers N", "--study NAME", "search.options.seed",
+                   "objective.options.monitor", "higher-is-better"):
+        assert phrase in section, phrase
