@@ -275,7 +275,7 @@ def test_show_with_several_studies_asks_for_the_study_option(fn_config):
     before = sha(db)
     code, out = run_cli(["show", db])
     assert code == 1
-    assert "holds 2 studies (a, b)" in out and "--study NAME" in out and "study=" not in out
+    assert "holds 2 studies (a, b)" in out and "on the command line --study NAME" in out
     code, out = run_cli(["show", db, "--study", "b"])
     assert code == 0 and "study 'b' (random)" in out
     assert sha(db) == before
@@ -288,8 +288,9 @@ def test_non_terminal_output_says_why_a_trial_failed(fn_config):
     mod = fn_config.read_text().split('function = "')[1].split(":")[0]
     code, out = run_cli([fn_config, "--set", f"objective.function='{mod}:fails'"])
     assert code == 0 and "2 trials (0 complete, 2 failed" in out
-    assert "trial 0 failed: RuntimeError: boom on purpose" in out
-    assert "trial 1 failed: RuntimeError: boom on purpose" in out and "second line" not in out
+    # the first line of the error, on the trial's own line (run_cli joins the output into one line)
+    assert "trial 0 failed value= x=0.636962 | RuntimeError: boom on purpose trial 1 failed" in out
+    assert "x=0.269787 | RuntimeError: boom on purpose study 'main'" in out and "second line" not in out
 
 
 # ----------------------------------------------------------------- help and docs

@@ -45,7 +45,6 @@ import tomllib
 from typing import Any
 
 from ..experiment import ConfigError, set_field
-from ..hookspecs import hookimpl
 
 SEARCH_KEYS = {"strategy", "n_trials", "seed", "storage", "study", "workers", "executor", "options"}
 OBJECTIVE_KEYS = {"kind", "function", "config", "options"}
@@ -359,8 +358,9 @@ class TrainObjective:
     ``train.epochs``. ``set`` lists ``key=value`` overrides of the training config
     applied to every trial first (``set = ["train.epochs=3"]``, as ``train --set``).
     Trials train silently (``output.loggers = []``), an
-    ``output.dir`` becomes ``<dir>/trial-<number>``, and in the driver process a
-    :class:`~tinygrad_init.search.PruningCallback` on ``monitor`` is attached.
+    ``output.dir`` becomes ``<dir>/trial-<number>``, and a
+    :class:`~tinygrad_init.search.PruningCallback` on ``monitor`` is attached (it
+    prunes where the strategy has a live link: see docs/search.md).
     Picklable, so it runs on process and Dask workers.
     """
 
@@ -474,34 +474,13 @@ class TrainObjective:
 # --------------------------------------------------------------------------- commands
 
 
-class _FailureReasons:
-    """On a non-terminal console (a log, a pipe), print why a trial failed: the first line
-    of its error (the live table of a terminal shows it in the status column)."""
-
-    def __init__(self, console: Any):
-        self.console = console
-
-    @hookimpl
-    def tinygrad_init_trial_end(self, trial: Any) -> None:
-        if trial.status == "failed" and trial.error:
-            first = next((line for line in trial.error.strip().splitlines() if line.strip()), "")
-            self.console.print(f"trial {trial.number} failed: {first}", markup=False, highlight=False)
-
-
 def _search(args: argparse.Namespace, console: Any) -> int:
     from .runner import load_study, run
 
     if args.config == "show":
         if not args.study_file:
             raise ConfigError("usage: tinygrad-init search show STUDY.db [--study NAME]")
-        try:
-            study = load_study(args.study_file, args.study)
-        except ValueError as exc:  # "... holds 2 studies (a, b): name one with study=" (the Python API)
-            msg = str(exc)
-            if args.study is None and msg.rstrip().endswith("study="):
-                msg = msg.rstrip()[:-len("study=")] + "--study NAME"
-                raise ConfigError(f"{msg}, e.g. tinygrad-init search show {args.study_file} --study NAME") from None
-            raise
+        study = load_study(args.study_file, args.study)
         console.print(study.table())
         best = study.best_trial
         if best is None:
@@ -518,8 +497,7 @@ def _search(args: argparse.Namespace, console: Any) -> int:
     kwargs = resolve(load_config(args.config, args.set), args.config, args)
     if args.study:
         kwargs["study"] = args.study
-    callbacks = [] if getattr(console, "is_terminal", True) else [_FailureReasons(console)]
-    study = run(console=console, callbacks=callbacks, **kwargs)
+    study = run(console=console, **kwargs)
     c = study.counts()
     console.print(f"study {study.name!r}: {len(study.trials)} trials ({c['complete']} complete, "
                   f"{c['failed']} failed, {c['pruned']} pruned) in {kwargs['storage']}", markup=False)

@@ -14,7 +14,8 @@ import threading
 import time
 import traceback
 import warnings
-from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import (FIRST_COMPLETED, BrokenExecutor, Executor, ProcessPoolExecutor,
+                                ThreadPoolExecutor, wait)
 from multiprocessing.managers import BaseManager
 from typing import Any, Callable, Iterable, Mapping
 
@@ -254,7 +255,9 @@ class _Display:
         elif self.mode == "lines":
             best = study.best_trial
             params = ", ".join(f"{k}={_fmt(v)}" for k, v in trial.params.items())
+            why = (trial.error or "").strip().splitlines()[:1] if trial.status == "failed" else []
             self.console.print(f"trial {trial.number} {trial.status} value={_fmt(trial.value)} {params}"
+                               + (f" | {why[0]}" if why else "")
                                + (f" | best #{best.number} {_fmt(best.value)}" if best else ""),
                                markup=False, highlight=False)
 
@@ -269,23 +272,53 @@ class _Display:
                                    markup=False, highlight=False)
 
 
-def _make_executor(executor: Any, workers: int | None) -> tuple[Executor | None, int, Callable[[bool], None]]:
-    """-> (executor or None, number of trials to keep in flight, shutdown(wait))."""
+def _exit_with_parent(parent: int) -> None:
+    """Initializer of the pool's workers: a daemon thread ends the worker once its driver is
+    gone (killed, the pool cannot tell it), so no orphan goes on computing or holds its pipes."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _make_executor(executor: Any, workers: int | None
+                   ) -> tuple[Executor | None, int, Callable[[bool], None], Callable[[], Executor] | None]:
+    """-> (executor or None, number of trials to keep in flight, shutdown(wait), remake()).
+
+    ``remake`` replaces a broken process pool (a worker process died) and is ``None``
+    for executors the runner did not create."""
     if executor is None:
         if workers not in (None, 1):
             raise ValueError(f"workers={workers!r} needs an executor: pass executor='process' "
                              "(or a concurrent.futures.Executor, or 'dask://host:port')")
-        return None, 1, lambda wait: None
+        return None, 1, lambda wait: None, None
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers={workers!r} is invalid: must be an integer >= 1")
     if isinstance(executor, Executor):
         n = workers or getattr(executor, "_max_workers", None) or os.cpu_count() or 1
-        return executor, n, lambda wait: None
+        return executor, n, lambda wait: None, None
     if executor == "process":
         n = workers or os.cpu_count() or 1
-        pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
-        return pool, n, lambda wait: pool.shutdown(wait=wait, cancel_futures=True)
+
+        def new_pool() -> ProcessPoolExecutor:
+            return ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_exit_with_parent, initargs=(os.getpid(),))
+
+        pools = [new_pool()]
+
+        def remake() -> ProcessPoolExecutor:
+            pools[-1].shutdown(wait=False, cancel_futures=True)
+            pools.append(new_pool())
+            return pools[-1]
+
+        return pools[0], n, lambda wait: pools[-1].shutdown(wait=wait, cancel_futures=True), remake
     if isinstance(executor, str) and executor.startswith("dask://"):
+        host, _, port = executor[len("dask://"):].rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"executor={executor!r} is invalid: a Dask scheduler is 'dask://host:port' "
+                             "with an integer port in 1..65535")
         try:
             from distributed import Client
         except ImportError:
@@ -303,7 +336,7 @@ def _make_executor(executor: Any, workers: int | None) -> tuple[Executor | None,
             ex.shutdown(wait=False)
             client.close()
 
-        return ex, n, shutdown
+        return ex, n, shutdown, None
     raise ValueError(f"executor={executor!r} is invalid: must be None (in process), 'process', "
                      "'dask://host:port' or a concurrent.futures.Executor")
 
@@ -376,7 +409,7 @@ def _jsonable(params: Mapping[str, Any]) -> dict:
 
 def _check_same(existing: dict, space: Space, key: str, options: dict, seed: Any, path: str, name: str) -> None:
     diffs = []
-    if existing["space"] != space.to_dict():
+    if list(existing["space"].items()) != list(space.to_dict().items()):  # the order is part of it
         diffs.append(f"space {existing['space']} (now {space.to_dict()})")
     if existing["strategy"] != key:
         diffs.append(f"strategy {existing['strategy']!r} (now {key!r})")
@@ -447,38 +480,42 @@ def run(objective: Callable[[Trial], float], space: Space | Mapping[str, Any], s
             raise TypeError(f"executor='process' needs a picklable objective (a module-level function), "
                             f"got {objective!r}: {exc}") from None
 
-    store = Storage(storage)
+    # the executor first: a bad one (or an unreachable Dask scheduler) leaves the storage untouched
+    ex, slots, shutdown, remake = _make_executor(executor, workers)
+    finished, stop_board = False, lambda: None
     try:
-        existing = store.get_study(study)
-        if existing is not None:
-            _check_same(existing, space, key, options_json, seed, store.path, study)
-            study_id = existing["id"]
-        else:
-            study_id = store.create_study(study, space.to_dict(), key, options_json, seed)
-        records = store.trials(study_id)
-        the_study = Study(study, space, key, options_json, seed, store.url,
-                          [Trial(r["number"], r["params"], r["budget"], status=r["status"], value=r["value"],
-                                 intermediate=r["intermediate"], error=r["error"], started=r["started"],
-                                 finished=r["finished"]) for r in records])
-        proposals = _replay(strat, records)
-        for t in the_study.trials:
-            t.bracket = getattr(proposals.get(t.number), "bracket", None)
-        pm = lifecycle_manager(callbacks)
-        ex, slots, shutdown = _make_executor(executor, workers)
-        display = _Display(console)
-        display.start(the_study)
-        finished, stop_board = False, lambda: None
+        store = Storage(storage)
         try:
-            board, stop_board = _link_board(strat, ex, key, executor)
-            _loop(objective, the_study, strat, store, study_id, records, proposals, pm, ex, slots,
-                  n_trials, display, board)
-            finished = True
+            store.lock_study(study)  # one driver per study: a second one is refused
+            existing = store.get_study(study)
+            if existing is not None:
+                _check_same(existing, space, key, options_json, seed, store.path, study)
+                study_id = existing["id"]
+            else:
+                study_id = store.create_study(study, space.to_dict(), key, options_json, seed)
+            records = store.trials(study_id)
+            the_study = Study(study, space, key, options_json, seed, store.url,
+                              [Trial(r["number"], r["params"], r["budget"], status=r["status"], value=r["value"],
+                                     intermediate=r["intermediate"], error=r["error"], started=r["started"],
+                                     finished=r["finished"]) for r in records])
+            proposals = _replay(strat, records)
+            for t in the_study.trials:
+                t.bracket = getattr(proposals.get(t.number), "bracket", None)
+            pm = lifecycle_manager(callbacks)
+            display = _Display(console)
+            display.start(the_study)
+            try:
+                board, stop_board = _link_board(strat, ex, key, executor)
+                _loop(objective, the_study, strat, store, study_id, records, proposals, pm, ex, slots,
+                      n_trials, display, board, remake)
+                finished = True
+            finally:
+                display.stop(the_study)
         finally:
-            display.stop(the_study)
-            shutdown(finished)  # interrupted: do not wait for running trials (they stay 'running')
-            stop_board()
+            store.close()
     finally:
-        store.close()
+        shutdown(finished)  # interrupted: do not wait for running trials (they stay 'running')
+        stop_board()
     return the_study
 
 
@@ -531,7 +568,7 @@ def _told_value(status: str, value: float | None) -> float | None:
 
 def _loop(objective, study: Study, strat: Strategy, store: Storage, study_id: int, records: list[dict],
           proposals: dict[int, Any], pm, ex, slots: int, n_trials: int, display: _Display,
-          board: Any = None) -> None:
+          board: Any = None, remake: Callable[[], Executor] | None = None) -> None:
     by_number = {t.number: t for t in study.trials}
     rerun = [by_number[r["number"]] for r in records if r["status"] == "running"]
     rerun_numbers = {t.number for t in rerun}
@@ -539,6 +576,10 @@ def _loop(objective, study: Study, strat: Strategy, store: Storage, study_id: in
     next_batch = max((r["batch"] for r in records), default=-1) + 1
     inflight: dict[Any, Trial] = {}
     queue: list[Trial] = []  # to launch (sequential mode runs them one by one)
+    # trials in flight when a worker process died (the pool then fails them all): re-run one at a time,
+    # so the one that kills its process again is known and recorded as failed, and the others are not
+    suspects: list[Trial] = []
+    suspect_numbers: set[int] = set()
 
     def finish(trial: Trial, result: dict) -> None:
         nonlocal tell_count
@@ -555,9 +596,12 @@ def _loop(objective, study: Study, strat: Strategy, store: Storage, study_id: in
         display.trial_end(study, trial)
 
     while True:
-        while rerun and len(inflight) + len(queue) < slots:
-            queue.append(rerun.pop(0))
-        free = slots - len(inflight) - len(queue)
+        isolate = bool(suspects) or any(t.number in suspect_numbers for t in inflight.values())
+        limit = 1 if isolate else slots
+        for waiting in (suspects, rerun):
+            while waiting and len(inflight) + len(queue) < limit:
+                queue.append(waiting.pop(0))
+        free = limit - len(inflight) - len(queue)
         missing = n_trials - len(study.trials)
         if free > 0 and missing > 0:
             got = strat.ask_batch(min(free, missing))
@@ -579,35 +623,75 @@ def _loop(objective, study: Study, strat: Strategy, store: Storage, study_id: in
                 queue.extend(new)
         if not queue and not inflight:
             break
-        for t in queue:
+        for i, t in enumerate(queue):
             if t.started is None or t.number in rerun_numbers:  # a re-run: record its new start
                 t.started = time.time()
                 store.start_trial(study_id, t.number, t.started)
                 rerun_numbers.discard(t.number)
-            pm.hook.tinygrad_init_trial_start(study=study, trial=t)
             if ex is None:
+                pm.hook.tinygrad_init_trial_start(study=study, trial=t)
                 t._strategy = strat
                 try:
                     result = _execute(objective, t)
                 finally:
                     t._strategy = None
                 finish(t, result)
-            else:
-                remote = Trial(t.number, t.params, t.budget, bracket=t.bracket)
-                remote._board = board
+                continue
+            remote = Trial(t.number, t.params, t.budget, bracket=t.bracket)
+            remote._board = board
+            try:
                 inflight[ex.submit(_execute, objective, remote)] = t
+            except BrokenExecutor:  # the pool broke before it could take them: they did not start
+                rerun[:0] = queue[i:]
+                rerun_numbers.update(u.number for u in queue[i:])
+                if not inflight:  # nothing in it to blame: a new pool
+                    ex = _remade(remake, ex, queue[i:])
+                break  # else the trials in flight fail with it and are looked into below
+            pm.hook.tinygrad_init_trial_start(study=study, trial=t)
         queue = []
         if inflight:
             done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+            broken, cause = [], None
             for fut in sorted(done, key=lambda f: inflight[f].number):
                 t = inflight.pop(fut)
                 try:
                     result = fut.result()
-                except Exception as exc:  # the executor could not run it (pickling, lost worker)
+                except BrokenExecutor as exc:  # a worker process died: the pool fails every trial in it
+                    broken.append(t)
+                    cause = exc
+                    continue
+                except Exception as exc:  # the executor could not run it (pickling, a lost Dask worker)
                     now = time.time()
                     result = {"status": "failed", "value": None, "intermediate": [], "started": t.started,
                               "finished": now, "error": f"executor error: {type(exc).__name__}: {exc}"}
+                suspect_numbers.discard(t.number)
                 finish(t, result)
+            if broken:
+                broken += inflight.values()
+                inflight.clear()
+                ex = _remade(remake, ex, broken + rerun, cause)
+                if len(broken) == 1:  # it ran alone: it took its process down
+                    t = broken[0]
+                    suspect_numbers.discard(t.number)
+                    finish(t, {"status": "failed", "value": None, "intermediate": [], "started": t.started,
+                               "finished": time.time(), "error": f"its worker process died while it ran "
+                               f"alone ({type(cause).__name__}: {cause}); e.g. out of memory, a crash "
+                               "in native code, or os._exit"})
+                else:
+                    broken.sort(key=lambda t: t.number)
+                    suspects.extend(broken)
+                    suspect_numbers.update(t.number for t in broken)
+                    rerun_numbers.update(t.number for t in broken)
+
+
+def _remade(remake: Callable[[], Executor] | None, ex: Executor, waiting: list[Trial],
+            cause: BaseException | None = None) -> Executor:
+    """A new process pool for a broken one; an executor the runner did not make cannot be."""
+    if remake is None:
+        raise RuntimeError(f"the executor {ex!r} is broken" + (f" ({type(cause).__name__}: {cause})" if cause else "")
+                           + f"; trials {sorted(t.number for t in waiting)} stay 'running' and are re-run "
+                           "when the same search is started again with a working executor")
+    return remake()
 
 
 def load_study(storage: str | os.PathLike, study: str | None = None) -> Study:
@@ -619,13 +703,13 @@ def load_study(storage: str | os.PathLike, study: str | None = None) -> Study:
     p = parse_url(path)
     if p != ":memory:" and not os.path.isfile(p):
         raise StorageError(f"no study file at {p!r}")
-    store = Storage(path)
+    store = Storage(path, readonly=True)  # reading never writes
     try:
         names = store.study_names()
         if study is None:
             if len(names) != 1:
-                raise ValueError(f"{p!r} holds {len(names)} studies ({', '.join(names) or 'none'}): "
-                                 "name one with study=")
+                raise ValueError(f"{p!r} holds {len(names)} studies ({', '.join(names) or 'none'}): name one "
+                                 "(load_study(path, study=NAME); on the command line --study NAME)")
             study = names[0]
         row = store.get_study(study)
         if row is None:
