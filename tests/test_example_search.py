@@ -190,7 +190,7 @@ def test_the_config_runs_the_same_search_and_show_prints_it(tmp_path):
     show = _run([*_cli(), "search", "show", str(db)])
     assert show.returncode == 0, show.stderr[-3000:]
     best = resumed.best_trial
-    assert "study 'random' (random)" in show.stdout
+    assert "study 'random' (random, minimize)" in show.stdout
     assert "4 trials: 4 complete, 0 failed, 0 pruned, 0 running" in _flat(show.stdout)
     assert f"best trial #{best.number}: value = {best.value:.6g}" in show.stdout
     for key, value in best.params.items():

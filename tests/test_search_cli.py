@@ -15,6 +15,7 @@ from rich.console import Console
 
 from tinygrad_init.cli import build_parser, main
 from tinygrad_init.search import cli as search_cli
+from tinygrad_init.search import load_study
 
 ROOT = Path(__file__).parents[1]
 
@@ -177,15 +178,30 @@ def test_train_objective_float_dimension_for_an_integer_field(train_config):
     assert sha(db) == before
 
 
-def test_train_objective_higher_is_better_monitor_is_refused(train_config):
-    """7: the search minimizes; val_acc would make the worst trial the 'best'."""
+def test_train_objective_monitor_must_agree_with_the_direction(train_config):
+    """7: an accuracy wants search.direction = "maximize", a loss "minimize" (else the worst trial is 'best')."""
     db = train_config.parent / "t.db"
     for monitor in ("val_acc", "train_acc"):
         code, out = run_cli([train_config, "--set", f"objective.options.monitor='{monitor}'"])
         assert code == 1
         assert f"objective.options.monitor = '{monitor}' is invalid" in out
-        assert "minimizes" in out and "higher-is-better" in out and '"val_loss"' in out
+        assert "higher-is-better but the search minimizes" in out and 'search.direction = "maximize"' in out
         assert not db.exists()
+    code, out = run_cli([train_config, "--set", 'search.direction="maximize"'])  # monitor val_loss
+    assert code == 1 and "val_loss is a loss (lower is better)" in out and not db.exists()
+    code, out = run_cli([train_config, "--set", 'search.direction="upward"'])
+    assert code == 1 and "search.direction = 'upward' is invalid" in out and not db.exists()
+
+
+def test_train_objective_maximizing_the_validation_accuracy(train_config):
+    code, out = run_cli([train_config, "--set", "objective.options.monitor='val_acc'", "--set",
+                         'search.direction="maximize"', "--set", "search.n_trials=3"])
+    assert code == 0, out
+    study = load_study(str(train_config.parent / "t.db"))
+    accs = [t.value for t in study.trials]
+    assert study.direction == "maximize" and len(accs) == 3 and all(0.0 <= a <= 1.0 for a in accs)
+    assert study.best_value == max(accs)
+    assert f"best #{study.best_trial.number} {study.best_value:.6g}" in out
 
 
 # ----------------------------------------------------------------- 2. executor none
@@ -277,7 +293,7 @@ def test_show_with_several_studies_asks_for_the_study_option(fn_config):
     assert code == 1
     assert "holds 2 studies (a, b)" in out and "on the command line --study NAME" in out
     code, out = run_cli(["show", db, "--study", "b"])
-    assert code == 0 and "study 'b' (random)" in out
+    assert code == 0 and "study 'b' (random, minimize)" in out
     assert sha(db) == before
 
 
@@ -305,5 +321,5 @@ def test_help_and_docs_state_the_executor_rules():
     docs = " ".join((ROOT / "docs" / "cli.md").read_text().split())
     section = docs.split("## Search")[1]
     for phrase in ("--executor none", "--workers N", "--study NAME", "search.options.seed",
-                   "objective.options.monitor", "higher-is-better"):
+                   "objective.options.monitor", "higher-is-better", "search.direction"):
         assert phrase in section, phrase

@@ -1,10 +1,12 @@
-"""The runner under trouble: bad executors, a second driver, a worker process dying,
-a killed driver's workers, a study reopened with its dimensions reordered."""
+"""The runner under trouble (bad executors, a second driver, a worker process dying,
+a killed driver's workers, a study reopened with its dimensions reordered) and
+``direction="maximize"``."""
 from __future__ import annotations
 
 import hashlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -12,7 +14,7 @@ import time
 
 import pytest
 
-from tinygrad_init.search import StorageError, Uniform, load_study, run
+from tinygrad_init.search import StorageError, TrialPruned, Uniform, load_study, run
 
 
 def sha256(path) -> str:
@@ -138,3 +140,77 @@ def test_a_dying_worker_process_fails_only_its_own_trial(tmp_path):
     assert all(by_x[x].status == "complete" and by_x[x].value == x for x in (0.1, 0.2, 0.3, 0.4))
     stored = load_study(str(tmp_path / "s.db"))  # and so in the file
     assert sorted((t.params["x"], t.status) for t in stored.trials) == sorted((x, t.status) for x, t in by_x.items())
+
+
+# --------------------------------------------------------------------------- direction
+
+
+def peak(trial):
+    return 1.0 - (trial.params["x"] - 0.3) ** 2  # an "accuracy": highest at x = 0.3
+
+
+def test_maximize_finds_the_highest_value_and_tells_strategies_the_negated_value(tmp_path):
+    for strategy in ("random", "bayes", "tpe"):
+        up = run(peak, {"x": Uniform(0, 1)}, strategy=strategy, n_trials=15, seed=2, direction="maximize")
+        down = run(lambda t: -peak(t), {"x": Uniform(0, 1)}, strategy=strategy, n_trials=15, seed=2)
+        # the strategy sees the same numbers either way: the same proposals
+        assert [t.params for t in up.trials] == [t.params for t in down.trials]
+        assert up.best_value == max(t.value for t in up.trials) == -down.best_value
+        assert up.best_trial.number == down.best_trial.number
+        if strategy == "bayes":
+            assert abs(up.best_params["x"] - 0.3) < 0.02
+
+
+def accuracy_curve(trial):
+    """Reports an accuracy that grows with the epoch; the better x, the higher."""
+    for epoch in range(1, int(trial.budget) + 1):
+        value = peak(trial) - 1.0 / epoch
+        trial.report(epoch, value)
+        if trial.should_prune():
+            raise TrialPruned(f"epoch {epoch}")
+    return value
+
+
+def loss_curve(trial):
+    for epoch in range(1, int(trial.budget) + 1):
+        value = -(peak(trial) - 1.0 / epoch)
+        trial.report(epoch, value)
+        if trial.should_prune():
+            raise TrialPruned(f"epoch {epoch}")
+    return value
+
+
+def test_hyperband_prunes_the_lowest_when_maximizing():
+    opts = {"max_resource": 9}
+    up = run(accuracy_curve, {"x": Uniform(0, 1)}, strategy="hyperband", strategy_options=opts, n_trials=17,
+             seed=0, direction="maximize")
+    down = run(loss_curve, {"x": Uniform(0, 1)}, strategy="hyperband", strategy_options=opts, n_trials=17, seed=0)
+    assert [t.status for t in up.trials] == [t.status for t in down.trials]
+    assert "pruned" in [t.status for t in up.trials]
+    assert [len(t.intermediate) for t in up.trials] == [len(t.intermediate) for t in down.trials]
+
+
+def test_the_direction_is_part_of_the_study(tmp_path):
+    db = str(tmp_path / "s.db")
+    run(peak, {"x": Uniform(0, 1)}, strategy="random", n_trials=3, storage=db, study="acc", direction="maximize")
+    before = sha256(db)
+    with pytest.raises(ValueError, match=r"created with another direction 'maximize' \(now 'minimize'\)"):
+        run(peak, {"x": Uniform(0, 1)}, strategy="random", n_trials=5, storage=db, study="acc")
+    with pytest.raises(ValueError, match=r"direction='up' is invalid: must be 'minimize' or 'maximize'"):
+        run(peak, {"x": Uniform(0, 1)}, strategy="random", n_trials=5, storage=db, study="acc", direction="up")
+    assert sha256(db) == before
+    study = load_study(db)
+    assert study.direction == "maximize" and study.best_value == max(t.value for t in study.trials)
+
+
+def test_a_study_file_from_before_directions_is_read_as_minimize(tmp_path):
+    db = str(tmp_path / "old.db")
+    run(quadratic, {"x": Uniform(0, 1)}, strategy="random", n_trials=3, storage=db, study="old")
+    with sqlite3.connect(db) as c:  # the schema as it was: no direction column
+        c.execute("ALTER TABLE studies DROP COLUMN direction")
+    before = sha256(db)
+    assert load_study(db).direction == "minimize" and sha256(db) == before  # read-only: unchanged
+    study = run(quadratic, {"x": Uniform(0, 1)}, strategy="random", n_trials=5, storage=db, study="old")
+    assert study.direction == "minimize" and len(study.trials) == 5  # resumed, column added
+    with sqlite3.connect(db) as c:
+        assert "direction" in [r[1] for r in c.execute("PRAGMA table_info(studies)")]

@@ -326,7 +326,7 @@ def test_console_output():
     live = io.StringIO()
     run(sphere_objective, conformance_space(), strategy="random", n_trials=3,
         console=Console(file=live, force_terminal=True, width=160))
-    assert "study 'default' (random)" in live.getvalue()
+    assert "study 'default' (random, minimize)" in live.getvalue()
 
 
 # --------------------------------------------------------------------------- CLI

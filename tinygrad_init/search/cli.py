@@ -8,6 +8,7 @@ A search config (TOML)::
     seed = 0
     storage = "sqlite:///study.db" # relative paths are relative to the config file
     study = "lr-search"
+    direction = "minimize"         # or "maximize" (an accuracy monitor)
     workers = 4                    # trials in flight (> 1 implies executor = "process")
     executor = "process"           # "none" | "process" | "dask://host:port" (--executor none
                                    # overrides workers; workers > 1 with executor "none" is an error)
@@ -46,7 +47,7 @@ from typing import Any
 
 from ..experiment import ConfigError, set_field
 
-SEARCH_KEYS = {"strategy", "n_trials", "seed", "storage", "study", "workers", "executor", "options"}
+SEARCH_KEYS = {"strategy", "n_trials", "seed", "storage", "study", "workers", "executor", "options", "direction"}
 OBJECTIVE_KEYS = {"kind", "function", "config", "options"}
 TOP_KEYS = {"search", "space", "objective"}
 
@@ -141,8 +142,28 @@ def resolve(config: dict, path: str, args: argparse.Namespace | None = None) -> 
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{path}: space: {exc}") from None
     _check_strategy(strategy, out["space"], out["seed"], opts, path)
+    direction = search.get("direction", "minimize")
+    if direction not in ("minimize", "maximize"):
+        _fail(path, "search.direction", direction, "must be \"minimize\" (a loss) or \"maximize\" (e.g. an accuracy)")
+    out["direction"] = direction
     out["objective"] = _objective(config.get("objective"), path, base, out["space"])
+    if isinstance(out["objective"], TrainObjective):
+        _check_direction(out["objective"].monitor, direction, path)
     return out
+
+
+def _check_direction(monitor: str, direction: str, path: str) -> None:
+    """A monitor that is better when higher (an accuracy) wants ``direction = "maximize"``; a loss
+    ``"minimize"``: else the 'best' trial would be the worst."""
+    if _HIGHER_IS_BETTER.search(monitor) and direction == "minimize":
+        _fail(path, "objective.options.monitor", monitor,
+              f"{monitor} is higher-is-better but the search minimizes (search.direction = \"minimize\", the "
+              "default), so the 'best' trial would be the worst: set search.direction = \"maximize\", or "
+              "monitor \"val_loss\"")
+    if monitor.endswith("loss") and direction == "maximize":
+        _fail(path, "objective.options.monitor", monitor,
+              f"{monitor} is a loss (lower is better) but search.direction = \"maximize\": set "
+              "search.direction = \"minimize\" (the default), or monitor an accuracy such as \"val_acc\"")
 
 
 def _executor(search: dict, path: str, args: argparse.Namespace | None) -> tuple[Any, int | None]:
@@ -372,12 +393,7 @@ class TrainObjective:
                               "'key=value' strings, e.g. [\"train.epochs=3\"]")
         if not isinstance(monitor, str) or not monitor:
             raise ConfigError(f"objective.options.monitor = {monitor!r} is invalid: must be the name of an "
-                              "epoch metric to minimize, e.g. \"val_loss\"")
-        if _HIGHER_IS_BETTER.search(monitor):
-            raise ConfigError(
-                f"objective.options.monitor = {monitor!r} is invalid: the search minimizes its objective "
-                f"and {monitor} is higher-is-better, so the 'best' trial would be the worst; monitor a "
-                "loss instead: \"val_loss\" (or \"train_loss\"); the trainer logs no error-rate metric")
+                              "epoch metric, e.g. \"val_loss\" (or \"val_acc\" with search.direction = \"maximize\")")
         self.config, self.monitor, self.set = config, monitor, list(set)
         # a broken training config fails here, before the search
         try:
@@ -414,12 +430,10 @@ class TrainObjective:
             metrics += ["val_loss"] + (["val_acc"] if trainer.classification else [])
         metrics += ["lr", "time"]
         if self.monitor not in metrics:
-            losses = [m for m in metrics if m.endswith("loss")]
             raise ConfigError(f"objective.options.monitor = {self.monitor!r} is invalid: "
-                              + _did_you_mean(self.monitor, losses or metrics)
+                              + _did_you_mean(self.monitor, metrics)
                               + f"a training run of {os.path.basename(self.config)} logs the epoch metrics "
-                              f"{', '.join(metrics)}, and the search minimizes the monitor: use "
-                              + " or ".join(repr(m) for m in sorted(losses, reverse=True)))
+                              f"{', '.join(metrics)}")
         n = len(space)
         for u in (0.5, 0.0, 1.0):  # the centre first, then the low and the high corner
             point = space.from_unit([u] * n)

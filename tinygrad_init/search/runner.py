@@ -58,6 +58,7 @@ class Trial:
         self._strategy: Strategy | None = None  # set for trials running in the driver process
         self._board: Any = None  # a link to the strategy's pruning board (trials on workers)
         self._prune = False  # the judgment of the last report
+        self._sign = 1.0  # -1 when the study maximizes: strategies always minimize
 
     def report(self, step: int, value: float) -> None:
         """Record an intermediate ``value`` (e.g. the validation loss) at ``step``
@@ -67,9 +68,10 @@ class Trial:
         v = clean_value(value)
         self.intermediate.append((int(step), float("nan") if v is None else v))
         if self._strategy is not None:
-            self._prune = bool(self._strategy.should_prune(self, int(step), self.intermediate[-1][1]))
+            self._prune = bool(self._strategy.should_prune(self, int(step), self._sign * self.intermediate[-1][1]))
         elif self._board is not None:
-            self._prune = bool(self._board.report(self.number, self.bracket, len(self.intermediate), v))
+            self._prune = bool(self._board.report(self.number, self.bracket, len(self.intermediate),
+                                                  None if v is None else self._sign * v))
 
     def should_prune(self) -> bool:
         """Whether the strategy wants this trial stopped, given its last report.
@@ -122,14 +124,17 @@ class Study:
     """A named set of trials over one space with one strategy.
 
     Attributes: ``name``, ``space``, ``strategy`` (name), ``strategy_options``,
-    ``seed``, ``storage`` (URL), ``trials`` (list of :class:`Trial` by number).
+    ``seed``, ``storage`` (URL), ``trials`` (list of :class:`Trial` by number),
+    ``direction`` (``"minimize"`` or ``"maximize"``).
     """
 
     def __init__(self, name: str, space: Space, strategy: str, strategy_options: dict,
-                 seed: int | None, storage: str, trials: list[Trial] | None = None):
+                 seed: int | None, storage: str, trials: list[Trial] | None = None,
+                 direction: str = "minimize"):
         self.name, self.space, self.strategy = name, space, strategy
         self.strategy_options, self.seed, self.storage = strategy_options, seed, storage
         self.trials: list[Trial] = trials or []
+        self.direction = direction
 
     @property
     def completed(self) -> list[Trial]:
@@ -137,9 +142,11 @@ class Study:
 
     @property
     def best_trial(self) -> Trial | None:
-        """The complete trial with the lowest value (earliest on ties), or None."""
+        """The complete trial with the lowest value (the highest when maximizing;
+        earliest on ties), or None."""
+        sign = -1.0 if self.direction == "maximize" else 1.0
         done = [t for t in self.completed if t.value is not None]
-        return min(done, key=lambda t: (t.value, t.number)) if done else None
+        return min(done, key=lambda t: (sign * t.value, t.number)) if done else None
 
     @property
     def best_params(self) -> dict | None:
@@ -159,7 +166,7 @@ class Study:
         from rich.table import Table
 
         best = self.best_trial
-        table = Table(title=f"study {self.name!r} ({self.strategy})", show_lines=False)
+        table = Table(title=f"study {self.name!r} ({self.strategy}, {self.direction})", show_lines=False)
         table.add_column("#", justify="right")
         table.add_column("status")
         table.add_column("value", justify="right")
@@ -407,8 +414,11 @@ def _jsonable(params: Mapping[str, Any]) -> dict:
     return json.loads(json.dumps(dict(params)))
 
 
-def _check_same(existing: dict, space: Space, key: str, options: dict, seed: Any, path: str, name: str) -> None:
+def _check_same(existing: dict, space: Space, key: str, options: dict, seed: Any, path: str, name: str,
+                direction: str = "minimize") -> None:
     diffs = []
+    if existing["direction"] != direction:
+        diffs.append(f"direction {existing['direction']!r} (now {direction!r})")
     if list(existing["space"].items()) != list(space.to_dict().items()):  # the order is part of it
         diffs.append(f"space {existing['space']} (now {space.to_dict()})")
     if existing["strategy"] != key:
@@ -426,7 +436,7 @@ def run(objective: Callable[[Trial], float], space: Space | Mapping[str, Any], s
         n_trials: int = 20, storage: str | os.PathLike | None = None, study: str = "default",
         executor: Any = None, workers: int | None = None, seed: int | None = 0,
         strategy_options: Mapping[str, Any] | None = None, callbacks: Iterable[Any] = (),
-        console: Any = None) -> Study:
+        console: Any = None, direction: str = "minimize") -> Study:
     """Search ``space`` for the configuration minimizing ``objective``.
 
     :param objective: ``objective(trial) -> float`` (lower is better); reads
@@ -454,6 +464,10 @@ def run(objective: Callable[[Trial], float], space: Space | Mapping[str, Any], s
     :param callbacks: objects implementing ``tinygrad_init_trial_start``/``_end``.
     :param console: a rich ``Console`` for the live table (default: stdout when
         it is a terminal, else silent).
+    :param direction: ``"minimize"`` (the objective is a loss) or ``"maximize"``
+        (e.g. an accuracy); part of the study's identity. Strategies always
+        minimize: a maximized value is told to them (and judged for pruning) negated;
+        the stored values, the table and ``best_trial`` keep the objective's own sign.
     :return: the :class:`Study` with every trial.
     :raises ValueError: the study exists with another space, strategy, options or
         seed (the file is left untouched); ``StorageError`` if the storage cannot
@@ -466,6 +480,8 @@ def run(objective: Callable[[Trial], float], space: Space | Mapping[str, Any], s
         raise ValueError(f"study={study!r} is invalid: must be a non-empty name")
     if not callable(objective):
         raise TypeError(f"objective={objective!r} is invalid: must be a callable objective(trial) -> float")
+    if direction not in ("minimize", "maximize"):
+        raise ValueError(f"direction={direction!r} is invalid: must be 'minimize' or 'maximize'")
     options = dict(strategy_options or {})
     try:
         options_json = json.loads(json.dumps(options, sort_keys=True))
@@ -489,16 +505,16 @@ def run(objective: Callable[[Trial], float], space: Space | Mapping[str, Any], s
             store.lock_study(study)  # one driver per study: a second one is refused
             existing = store.get_study(study)
             if existing is not None:
-                _check_same(existing, space, key, options_json, seed, store.path, study)
+                _check_same(existing, space, key, options_json, seed, store.path, study, direction)
                 study_id = existing["id"]
             else:
-                study_id = store.create_study(study, space.to_dict(), key, options_json, seed)
+                study_id = store.create_study(study, space.to_dict(), key, options_json, seed, direction)
             records = store.trials(study_id)
             the_study = Study(study, space, key, options_json, seed, store.url,
                               [Trial(r["number"], r["params"], r["budget"], status=r["status"], value=r["value"],
                                      intermediate=r["intermediate"], error=r["error"], started=r["started"],
-                                     finished=r["finished"]) for r in records])
-            proposals = _replay(strat, records)
+                                     finished=r["finished"]) for r in records], direction)
+            proposals = _replay(strat, records, -1.0 if direction == "maximize" else 1.0)
             for t in the_study.trials:
                 t.bracket = getattr(proposals.get(t.number), "bracket", None)
             pm = lifecycle_manager(callbacks)
@@ -519,7 +535,7 @@ def run(objective: Callable[[Trial], float], space: Space | Mapping[str, Any], s
     return the_study
 
 
-def _replay(strat: Strategy, records: list[dict]) -> dict[int, Any]:
+def _replay(strat: Strategy, records: list[dict], sign: float = 1.0) -> dict[int, Any]:
     """Re-ask and re-tell a rebuilt strategy in the recorded order; before its
     tell, each finished trial's stored reports are judged again (``should_prune``)
     so that a pruning strategy knows the values at its rungs again.
@@ -535,10 +551,10 @@ def _replay(strat: Strategy, records: list[dict]) -> dict[int, Any]:
             r = told[tpos]
             p = proposals[r["number"]]
             t = Trial(r["number"], r["params"], r["budget"], bracket=getattr(p, "bracket", None))
-            t._strategy = strat
+            t._strategy, t._sign = strat, sign
             for step, v in r["intermediate"]:
                 t.report(step, v)
-            strat.tell(p, _told_value(r["status"], r["value"]))
+            strat.tell(p, _told_value(r["status"], r["value"], sign))
             tpos += 1
 
     batches: dict[int, list[dict]] = {}
@@ -561,14 +577,16 @@ def _replay(strat: Strategy, records: list[dict]) -> dict[int, Any]:
     return proposals
 
 
-def _told_value(status: str, value: float | None) -> float | None:
-    # failed -> None; pruned -> its last reported value (pessimistic: an early loss)
-    return value if status in ("complete", "pruned") else None
+def _told_value(status: str, value: float | None, sign: float = 1.0) -> float | None:
+    # failed -> None; pruned -> its last reported value (pessimistic: an early loss); strategies
+    # minimize, so a maximized value is told negated
+    return sign * value if status in ("complete", "pruned") and value is not None else None
 
 
 def _loop(objective, study: Study, strat: Strategy, store: Storage, study_id: int, records: list[dict],
           proposals: dict[int, Any], pm, ex, slots: int, n_trials: int, display: _Display,
           board: Any = None, remake: Callable[[], Executor] | None = None) -> None:
+    sign = -1.0 if study.direction == "maximize" else 1.0
     by_number = {t.number: t for t in study.trials}
     rerun = [by_number[r["number"]] for r in records if r["status"] == "running"]
     rerun_numbers = {t.number for t in rerun}
@@ -591,7 +609,7 @@ def _loop(objective, study: Study, strat: Strategy, store: Storage, study_id: in
                            intermediate=trial.intermediate, started=trial.started,
                            finished=trial.finished, error=trial.error, tell_order=tell_count)
         tell_count += 1
-        strat.tell(proposals[trial.number], _told_value(trial.status, trial.value))
+        strat.tell(proposals[trial.number], _told_value(trial.status, trial.value, sign))
         pm.hook.tinygrad_init_trial_end(study=study, trial=trial)
         display.trial_end(study, trial)
 
@@ -630,7 +648,7 @@ def _loop(objective, study: Study, strat: Strategy, store: Storage, study_id: in
                 rerun_numbers.discard(t.number)
             if ex is None:
                 pm.hook.tinygrad_init_trial_start(study=study, trial=t)
-                t._strategy = strat
+                t._strategy, t._sign = strat, sign
                 try:
                     result = _execute(objective, t)
                 finally:
@@ -638,7 +656,7 @@ def _loop(objective, study: Study, strat: Strategy, store: Storage, study_id: in
                 finish(t, result)
                 continue
             remote = Trial(t.number, t.params, t.budget, bracket=t.bracket)
-            remote._board = board
+            remote._board, remote._sign = board, sign
             try:
                 inflight[ex.submit(_execute, objective, remote)] = t
             except BrokenExecutor:  # the pool broke before it could take them: they did not start
@@ -718,6 +736,6 @@ def load_study(storage: str | os.PathLike, study: str | None = None) -> Study:
                         intermediate=r["intermediate"], error=r["error"], started=r["started"],
                         finished=r["finished"]) for r in store.trials(row["id"])]
         return Study(study, Space.from_dict(row["space"]), row["strategy"], row["strategy_options"],
-                     row["seed"], store.url, trials)
+                     row["seed"], store.url, trials, row["direction"])
     finally:
         store.close()

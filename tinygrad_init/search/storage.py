@@ -2,7 +2,8 @@
 
 Schema (one file holds any number of studies)::
 
-    studies(id, name UNIQUE, space JSON, strategy, strategy_options JSON, seed, created)
+    studies(id, name UNIQUE, space JSON, strategy, strategy_options JSON, seed, created,
+            direction 'minimize' | 'maximize')
     trials(study_id, number, params JSON, budget, status, value, intermediate JSON,
            started, finished, error, batch, tells_before, tell_order)
 
@@ -42,7 +43,8 @@ CREATE TABLE studies (
     strategy TEXT NOT NULL,
     strategy_options TEXT NOT NULL,
     seed INTEGER,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    direction TEXT NOT NULL DEFAULT 'minimize' CHECK (direction IN ('minimize', 'maximize'))
 );
 CREATE TABLE trials (
     study_id INTEGER NOT NULL REFERENCES studies(id),
@@ -126,6 +128,12 @@ class Storage:
             self.conn.close()
             raise StorageError(f"{self.path!r} is an SQLite file but not a tinygrad_init study file "
                                f"(tables: {', '.join(sorted(tables))})")
+        columns = {r[1] for r in self.conn.execute("PRAGMA table_info(studies)")}
+        self._has_direction = "direction" in columns
+        if not self._has_direction and not readonly:  # a file from before directions: all minimized
+            with self.transaction() as c:
+                c.execute("ALTER TABLE studies ADD COLUMN direction TEXT NOT NULL DEFAULT 'minimize'")
+            self._has_direction = True
 
     @staticmethod
     def _check_writable(path: str) -> None:
@@ -194,19 +202,21 @@ class Storage:
         return [r[0] for r in self.conn.execute("SELECT name FROM studies ORDER BY id")]
 
     def get_study(self, name: str) -> dict | None:
-        row = self.conn.execute("SELECT id, name, space, strategy, strategy_options, seed, created "
+        direction = "direction" if self._has_direction else "'minimize'"
+        row = self.conn.execute(f"SELECT id, name, space, strategy, strategy_options, seed, created, {direction} "
                                 "FROM studies WHERE name = ?", (name,)).fetchone()
         if row is None:
             return None
         return {"id": row[0], "name": row[1], "space": json.loads(row[2]), "strategy": row[3],
-                "strategy_options": json.loads(row[4]), "seed": row[5], "created": row[6]}
+                "strategy_options": json.loads(row[4]), "seed": row[5], "created": row[6], "direction": row[7]}
 
-    def create_study(self, name: str, space: dict, strategy: str, options: dict, seed: int | None) -> int:
+    def create_study(self, name: str, space: dict, strategy: str, options: dict, seed: int | None,
+                     direction: str = "minimize") -> int:
         with self.transaction() as c:
-            cur = c.execute("INSERT INTO studies (name, space, strategy, strategy_options, seed, created) "
-                            "VALUES (?, ?, ?, ?, ?, ?)",
+            cur = c.execute("INSERT INTO studies (name, space, strategy, strategy_options, seed, created, "
+                            "direction) VALUES (?, ?, ?, ?, ?, ?, ?)",
                             (name, json.dumps(space), strategy, json.dumps(options, sort_keys=True),
-                             seed, time.time()))
+                             seed, time.time(), direction))
             return int(cur.lastrowid)
 
     # ----------------------------------------------------------------- trials
