@@ -62,7 +62,7 @@ def test_the_same_dimensions_in_another_order_are_another_space(study_file):
     assert sha256(study_file) == before
 
 
-def slow_driver(tmp_path, workers: int = 1) -> subprocess.Popen:
+def slow_driver(tmp_path, workers: int = 1, strategy: str = "random") -> subprocess.Popen:
     """A search in another process whose trials write their pid and then sleep."""
     (tmp_path / "slowmod.py").write_text(textwrap.dedent(f"""
         import os, time
@@ -76,7 +76,7 @@ def slow_driver(tmp_path, workers: int = 1) -> subprocess.Popen:
         sys.path.insert(0, {str(tmp_path)!r})
         import slowmod
         from tinygrad_init.search import Uniform, run
-        run(slowmod.objective, {{"x": Uniform(0, 1)}}, strategy="random", n_trials=4,
+        run(slowmod.objective, {{"x": Uniform(0, 1)}}, strategy={strategy!r}, n_trials=4,
             storage={str(tmp_path / "s.db")!r}, study="slow",
             executor={"'process'" if workers > 1 else None}, workers={workers if workers > 1 else None})
     """)
@@ -115,19 +115,34 @@ def test_a_second_driver_of_a_running_study_is_refused(tmp_path):
     assert [t.status for t in study.trials] == ["running"]  # the second driver ran nothing
 
 
+def children(pid: int) -> list[int]:
+    out = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:  # the field after the state: ppid
+                    out.append(int(entry))
+        except (FileNotFoundError, ProcessLookupError):  # ended meanwhile
+            pass
+    return out
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc to see the workers")
-def test_the_workers_of_a_killed_driver_end_too(tmp_path):
-    driver = slow_driver(tmp_path, workers=2)
+@pytest.mark.parametrize("strategy", ["random", "hyperband"])  # hyperband: also its pruning board's server
+def test_the_processes_of_a_killed_driver_end_too(tmp_path, strategy):
+    driver = slow_driver(tmp_path, workers=2, strategy=strategy)
     try:
         pids = wait_for_pids(tmp_path, 2)
         assert all(alive(p) for p in pids)
+        pids = sorted(set(pids) | set(children(driver.pid)))
+        assert len(pids) >= (3 if strategy == "hyperband" else 2)
     finally:
         driver.send_signal(signal.SIGKILL)
         driver.wait()
     end = time.time() + 10
     while any(alive(p) for p in pids) and time.time() < end:
         time.sleep(0.1)
-    assert not any(alive(p) for p in pids), "orphaned workers are still running"
+    assert not any(alive(p) for p in pids), "orphaned processes are still running"
 
 
 def test_a_dying_worker_process_fails_only_its_own_trial(tmp_path):
@@ -210,7 +225,12 @@ def test_a_study_file_from_before_directions_is_read_as_minimize(tmp_path):
         c.execute("ALTER TABLE studies DROP COLUMN direction")
     before = sha256(db)
     assert load_study(db).direction == "minimize" and sha256(db) == before  # read-only: unchanged
+    with pytest.raises(ValueError, match="created with another seed"):  # refused: nothing written
+        run(quadratic, {"x": Uniform(0, 1)}, strategy="random", n_trials=5, storage=db, study="old", seed=1)
+    assert sha256(db) == before
     study = run(quadratic, {"x": Uniform(0, 1)}, strategy="random", n_trials=5, storage=db, study="old")
-    assert study.direction == "minimize" and len(study.trials) == 5  # resumed, column added
-    with sqlite3.connect(db) as c:
-        assert "direction" in [r[1] for r in c.execute("PRAGMA table_info(studies)")]
+    assert study.direction == "minimize" and len(study.trials) == 5  # resumed as it was
+    new = run(peak, {"x": Uniform(0, 1)}, strategy="random", n_trials=2, storage=db, study="new",
+              direction="maximize")  # a new study adds the column
+    assert new.direction == "maximize"
+    assert load_study(db, "old").direction == "minimize" and load_study(db, "new").direction == "maximize"

@@ -376,7 +376,7 @@ def _link_board(strat: Strategy, ex: Any, key: str, executor: Any) -> tuple[Any,
         return _Shared(board), lambda: None
     if board is not None and isinstance(ex, ProcessPoolExecutor):  # its workers share our authkey
         manager = _BoardManager(ctx=multiprocessing.get_context("spawn"))
-        manager.start()
+        manager.start(initializer=_exit_with_parent, initargs=(os.getpid(),))  # no orphan if we are killed
         return manager.Shared(board), manager.shutdown
     warnings.warn(f"search: strategy {key!r} cannot prune trials running on executor={executor!r} "
                   "(no live link to " + ("its pruning board" if board is not None else "the strategy")
@@ -502,13 +502,14 @@ def run(objective: Callable[[Trial], float], space: Space | Mapping[str, Any], s
     try:
         store = Storage(storage)
         try:
-            store.lock_study(study)  # one driver per study: a second one is refused
             existing = store.get_study(study)
+            if existing is None:  # None again if another process created it just now: then check it
+                study_id = store.create_study(study, space.to_dict(), key, options_json, seed, direction)
+                existing = None if study_id is not None else store.get_study(study)
             if existing is not None:
                 _check_same(existing, space, key, options_json, seed, store.path, study, direction)
                 study_id = existing["id"]
-            else:
-                study_id = store.create_study(study, space.to_dict(), key, options_json, seed, direction)
+            store.lock_study(study_id, study)  # one driver per study: a second one is refused
             records = store.trials(study_id)
             the_study = Study(study, space, key, options_json, seed, store.url,
                               [Trial(r["number"], r["params"], r["budget"], status=r["status"], value=r["value"],

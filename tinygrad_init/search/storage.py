@@ -14,10 +14,13 @@ of the trial's own result in the sequence of tells (NULL while running): with
 them the runner replays asks and tells in their original order after a restart.
 Every change is one transaction, so a kill leaves either the old or the new row.
 
-One driver at a time per study: ``lock_study(name)`` takes an exclusive lock
-(``fcntl.lockf`` on one byte of the side file ``<path>.lock``, chosen by the
-name's CRC-32) that the operating system releases when the driver exits, even
-when it is killed. Not available without ``fcntl`` (Windows): no lock there.
+One driver at a time per study: ``lock_study(id, name)`` takes an exclusive lock
+(``fcntl.lockf`` on byte ``id`` of the side file ``<real path>.lock``) that the
+operating system releases when the driver exits, even when it is killed. Such
+locks belong to a process, and closing any descriptor of the file drops them all,
+so each lock file is opened once per process (``_HELD``), which also refuses a
+second driver of the same study in the same process. Not available without
+``fcntl`` (Windows): no lock there.
 """
 from __future__ import annotations
 
@@ -25,10 +28,10 @@ import json
 import math
 import os
 import sqlite3
+import threading
 import time
 import urllib.parse
-import zlib
-from typing import Any, Iterable
+from typing import Any, BinaryIO, Iterable
 
 try:
     import fcntl
@@ -36,7 +39,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 SCHEMA = """
-CREATE TABLE studies (
+CREATE TABLE IF NOT EXISTS studies (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
     space TEXT NOT NULL,
@@ -46,7 +49,7 @@ CREATE TABLE studies (
     created REAL NOT NULL,
     direction TEXT NOT NULL DEFAULT 'minimize' CHECK (direction IN ('minimize', 'maximize'))
 );
-CREATE TABLE trials (
+CREATE TABLE IF NOT EXISTS trials (
     study_id INTEGER NOT NULL REFERENCES studies(id),
     number INTEGER NOT NULL,
     params TEXT NOT NULL,
@@ -67,6 +70,11 @@ CREATE TABLE trials (
 
 class StorageError(ValueError):
     """The study storage cannot be opened or written."""
+
+
+# lock file (real path) -> (its one open file in this process, ids of the studies locked in it)
+_HELD: dict[str, tuple[BinaryIO, set[int]]] = {}
+_HELD_GUARD = threading.Lock()
 
 
 def parse_url(url: str | os.PathLike | None) -> str:
@@ -101,7 +109,7 @@ class Storage:
     def __init__(self, url: str | os.PathLike | None, readonly: bool = False):
         self.url = "sqlite:///:memory:" if url is None else os.fspath(url)
         self.path = parse_url(url)
-        self._lock_file = None
+        self._locked: tuple[str, int] | None = None
         if self.path != ":memory:" and not readonly:
             self._check_writable(self.path)
         try:
@@ -128,12 +136,8 @@ class Storage:
             self.conn.close()
             raise StorageError(f"{self.path!r} is an SQLite file but not a tinygrad_init study file "
                                f"(tables: {', '.join(sorted(tables))})")
-        columns = {r[1] for r in self.conn.execute("PRAGMA table_info(studies)")}
-        self._has_direction = "direction" in columns
-        if not self._has_direction and not readonly:  # a file from before directions: all minimized
-            with self.transaction() as c:
-                c.execute("ALTER TABLE studies ADD COLUMN direction TEXT NOT NULL DEFAULT 'minimize'")
-            self._has_direction = True
+        # a file from before directions (all minimized) gets the column when a study is created in it
+        self._has_direction = "direction" in {r[1] for r in self.conn.execute("PRAGMA table_info(studies)")}
 
     @staticmethod
     def _check_writable(path: str) -> None:
@@ -174,28 +178,46 @@ class Storage:
 
         return _Tx()
 
-    def lock_study(self, name: str) -> None:
-        """Take the exclusive driver lock of study ``name`` (held until ``close``).
+    def lock_study(self, study_id: int, name: str) -> None:
+        """Take the exclusive driver lock of study ``study_id`` (held until ``close``).
 
-        :raises StorageError: another process holds it (a search of this study is running)."""
+        :raises StorageError: another driver holds it (a search of this study is running)."""
         if self.path == ":memory:" or fcntl is None:
             return
-        if self._lock_file is None:
+        lock_path = os.path.realpath(self.path) + ".lock"
+        busy = (f"study {name!r} in {self.path!r} is in use by another search {{}}; wait for it to end "
+                "(or stop it), or use another study name")
+        with _HELD_GUARD:
+            f, ids = _HELD.get(lock_path) or (None, set())
+            if study_id in ids:
+                raise StorageError(busy.format("in this process"))
+            if f is None:
+                try:
+                    f = open(lock_path, "a+b")
+                except OSError as exc:
+                    raise StorageError(f"cannot create the lock file {lock_path!r}: {exc}") from None
             try:
-                self._lock_file = open(self.path + ".lock", "a+b")
-            except OSError as exc:
-                raise StorageError(f"cannot create the lock file {self.path + '.lock'!r}: {exc}") from None
-        try:
-            fcntl.lockf(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, zlib.crc32(name.encode()) & 0x7FFFFFFF)
-        except OSError:
-            raise StorageError(f"study {name!r} in {self.path!r} is in use by another search process; "
-                               "wait for it to end (or stop it), or use another study name") from None
+                fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, study_id)
+            except OSError:
+                if not ids:
+                    f.close()
+                raise StorageError(busy.format("process")) from None
+            ids.add(study_id)
+            _HELD[lock_path] = (f, ids)
+            self._locked = (lock_path, study_id)
 
     def close(self) -> None:
         self.conn.close()
-        if self._lock_file is not None:
-            self._lock_file.close()  # releases the study lock
-            self._lock_file = None
+        if self._locked is not None:
+            lock_path, study_id = self._locked
+            self._locked = None
+            with _HELD_GUARD:
+                f, ids = _HELD[lock_path]
+                fcntl.lockf(f, fcntl.LOCK_UN, 1, study_id)
+                ids.discard(study_id)
+                if not ids:  # the last study of this file in this process: now the file may close
+                    f.close()
+                    del _HELD[lock_path]
 
     # ----------------------------------------------------------------- studies
     def study_names(self) -> list[str]:
@@ -211,13 +233,17 @@ class Storage:
                 "strategy_options": json.loads(row[4]), "seed": row[5], "created": row[6], "direction": row[7]}
 
     def create_study(self, name: str, space: dict, strategy: str, options: dict, seed: int | None,
-                     direction: str = "minimize") -> int:
+                     direction: str = "minimize") -> int | None:
+        """Insert a study; ``None`` if another process has just created one of that name."""
         with self.transaction() as c:
+            if not self._has_direction:  # a file from before directions: add the column now
+                c.execute("ALTER TABLE studies ADD COLUMN direction TEXT NOT NULL DEFAULT 'minimize'")
+                self._has_direction = True
             cur = c.execute("INSERT INTO studies (name, space, strategy, strategy_options, seed, created, "
-                            "direction) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            "direction) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
                             (name, json.dumps(space), strategy, json.dumps(options, sort_keys=True),
                              seed, time.time(), direction))
-            return int(cur.lastrowid)
+            return int(cur.lastrowid) if cur.rowcount == 1 else None
 
     # ----------------------------------------------------------------- trials
     def trials(self, study_id: int) -> list[dict]:
