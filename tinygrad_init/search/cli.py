@@ -204,11 +204,11 @@ def _executor(search: dict, path: str, args: argparse.Namespace | None) -> tuple
     if executor in (None, ""):
         executor = "process" if workers not in (None, 1) else None
     elif executor.startswith("dask://"):
-        host, sep, port = executor[len("dask://"):].rpartition(":")
-        if not sep or not host or not port:
-            bad(executor_field, executor, allowed + f"; {executor!r} has no host:port")
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            bad(executor_field, executor, allowed + f"; the port {port!r} is not an integer in 1..65535")
+        from .runner import dask_address_problem
+
+        problem = dask_address_problem(executor)
+        if problem:
+            bad(executor_field, executor, f"{allowed}; {problem}")
         if importlib.util.find_spec("distributed") is None:
             bad(executor_field, executor, "a Dask executor needs the optional dependency 'distributed': "
                 "pip install 'tinygrad-init[distributed]' (or use 'process' or 'none')")

@@ -141,12 +141,17 @@ class Study:
         return [t for t in self.trials if t.status == "complete"]
 
     @property
+    def sign(self) -> float:
+        """-1 when the study maximizes: what values are multiplied by for the
+        strategies, which always minimize."""
+        return -1.0 if self.direction == "maximize" else 1.0
+
+    @property
     def best_trial(self) -> Trial | None:
         """The complete trial with the lowest value (the highest when maximizing;
         earliest on ties), or None."""
-        sign = -1.0 if self.direction == "maximize" else 1.0
         done = [t for t in self.completed if t.value is not None]
-        return min(done, key=lambda t: (sign * t.value, t.number)) if done else None
+        return min(done, key=lambda t: (self.sign * t.value, t.number)) if done else None
 
     @property
     def best_params(self) -> dict | None:
@@ -290,6 +295,17 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+def dask_address_problem(executor: str) -> str | None:
+    """What is wrong with a ``"dask://host:port"`` executor string (``None``: nothing);
+    the runner and the CLI (naming its own field) both use it."""
+    host, sep, port = executor[len("dask://"):].rpartition(":")
+    if not sep or not host:
+        return f"{executor!r} has no host:port"
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        return f"the port {port!r} is not an integer in 1..65535"
+    return None
+
+
 def _make_executor(executor: Any, workers: int | None
                    ) -> tuple[Executor | None, int, Callable[[bool], None], Callable[[], Executor] | None]:
     """-> (executor or None, number of trials to keep in flight, shutdown(wait), remake()).
@@ -322,16 +338,16 @@ def _make_executor(executor: Any, workers: int | None
 
         return pools[0], n, lambda wait: pools[-1].shutdown(wait=wait, cancel_futures=True), remake
     if isinstance(executor, str) and executor.startswith("dask://"):
-        host, _, port = executor[len("dask://"):].rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        problem = dask_address_problem(executor)
+        if problem:
             raise ValueError(f"executor={executor!r} is invalid: a Dask scheduler is 'dask://host:port' "
-                             "with an integer port in 1..65535")
+                             f"with an integer port in 1..65535; {problem}")
+        address = "tcp://" + executor[len("dask://"):]
         try:
             from distributed import Client
         except ImportError:
             raise ImportError("executor='dask://...' needs the optional dependency 'distributed': "
                               "pip install 'tinygrad-init[distributed]'") from None
-        address = "tcp://" + executor[len("dask://"):]
         try:
             client = Client(address, timeout=30)
         except OSError as exc:
@@ -515,7 +531,7 @@ def run(objective: Callable[[Trial], float], space: Space | Mapping[str, Any], s
                               [Trial(r["number"], r["params"], r["budget"], status=r["status"], value=r["value"],
                                      intermediate=r["intermediate"], error=r["error"], started=r["started"],
                                      finished=r["finished"]) for r in records], direction)
-            proposals = _replay(strat, records, -1.0 if direction == "maximize" else 1.0)
+            proposals = _replay(strat, records, the_study.sign)
             for t in the_study.trials:
                 t.bracket = getattr(proposals.get(t.number), "bracket", None)
             pm = lifecycle_manager(callbacks)
@@ -587,7 +603,7 @@ def _told_value(status: str, value: float | None, sign: float = 1.0) -> float | 
 def _loop(objective, study: Study, strat: Strategy, store: Storage, study_id: int, records: list[dict],
           proposals: dict[int, Any], pm, ex, slots: int, n_trials: int, display: _Display,
           board: Any = None, remake: Callable[[], Executor] | None = None) -> None:
-    sign = -1.0 if study.direction == "maximize" else 1.0
+    sign = study.sign
     by_number = {t.number: t for t in study.trials}
     rerun = [by_number[r["number"]] for r in records if r["status"] == "running"]
     rerun_numbers = {t.number for t in rerun}
