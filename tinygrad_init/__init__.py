@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "Tensor": "tensor", "no_grad": "tensor", "is_grad_enabled": "tensor",
     "concatenate": "tensor", "stack": "tensor", "where": "tensor", "maximum": "tensor",
-    "minimum": "tensor",
+    "minimum": "tensor", "op": "tensor", "OpError": "tensor",
     "Initializer": "init", "calculate_gain": "init", "calculate_fans": "init",
     "Schedule": "schedules",
     "Optimizer": "optim", "clip_grad_norm": "optim", "clip_grad_value": "optim",

@@ -98,17 +98,129 @@ def _const(data: Any) -> "Tensor":
     t._rg = False
     t._prev = ()
     t._backward = None
+    t._op = None
     return t
 
 
-def _node(data: Any, prev: tuple, backward: Callable) -> "Tensor":
+def _node(data: Any, prev: tuple, backward: Callable, name: str = "op") -> "Tensor":
     t = _new(Tensor)
     t.data = data if data.__class__ is _ndarray else np.asarray(data)
     t.grad = None
     t._rg = True
     t._prev = prev
     t._backward = backward
+    t._op = name
     return t
+
+
+class OpError(ValueError):
+    """An op's backward returned gradients that don't fit its inputs."""
+
+
+def _operand(a: Any, ref: Any) -> Any:
+    """A non-Tensor operand as the rule sees it: Python scalars stay weak (never upcast a float
+    Tensor), NumPy scalars and arrays take the op's float dtype ``ref``; with no float Tensor
+    among the operands, Python floats and lists become float32 (so ``where(c, 1.0, 3.0)`` is
+    float32 like every other Tensor made from Python numbers)."""
+    cls = a.__class__
+    if cls is float or cls is int or cls is bool:
+        return a if ref is not None or cls is not float else np.float32(a)
+    if isinstance(a, np.generic) and a.ndim == 0 and a.dtype.kind in "fiub":
+        return a.item() if ref is not None else a
+    arr = _as_array(a, None, "operand")
+    return arr.astype(ref) if ref is not None and arr.dtype.kind == "f" and arr.dtype != ref else arr
+
+
+def op(fn: Callable | None = None, *, name: str | None = None) -> Callable:
+    """Make a differentiable op from a rule (the one mechanism every built-in op uses too).
+
+    The rule takes ndarrays (one per positional operand; keyword arguments are passed through
+    as options) and returns ``(out, backward)``: ``backward(g)`` maps the output's gradient to
+    one gradient per positional operand (a tuple, or a bare array for a single operand;
+    ``None`` where there is none). ``backward`` may be ``None`` for an op without gradients.
+    The decorated function takes Tensors or anything array-like and returns a Tensor. It
+    handles grad mode, dtypes and non-Tensor operands; the backward walker undoes
+    broadcasting (a gradient shaped like the output is summed down to its input's shape) and
+    checks every gradient's shape and dtype, naming the op and the input::
+
+        @tgi.op
+        def softplus(x):
+            out = np.logaddexp(0, x)
+            return out, lambda g: g / (1 + np.exp(-x))
+    """
+    if fn is None:
+        return lambda f: op(f, name=name)
+    opname = name or fn.__name__
+
+    def apply(*args: Any, **options: Any) -> "Tensor":
+        ref = None
+        for a in args:
+            if isinstance(a, Tensor) and a.data.dtype.kind == "f":
+                ref = a.data.dtype
+                break
+        datas, rg = [], False
+        for a in args:
+            if isinstance(a, Tensor):
+                datas.append(a.data)
+                rg = rg or a._rg
+            else:
+                datas.append(_operand(a, ref))
+        try:
+            out, back = fn(*datas, **options)
+        except ValueError as e:
+            raise _operand_error(opname, datas, e) from None
+        if not (rg and back is not None and _mode.enabled):
+            return _const(out)
+        return _node(out, tuple(a if isinstance(a, Tensor) else _NO for a in args), back, opname)
+
+    apply.__name__ = apply.__qualname__ = opname
+    apply.__doc__ = fn.__doc__
+    apply.__wrapped__ = fn
+    apply.rule = fn
+    return apply
+
+
+def _operand_error(opname: str, datas: list, e: ValueError) -> ValueError:
+    shapes = [np.shape(d) for d in datas]
+    if len(shapes) > 1:
+        try:
+            np.broadcast_shapes(*shapes)
+        except ValueError:
+            return ValueError(f"{opname}: shapes {' and '.join(map(str, shapes))} cannot be "
+                              f"broadcast together")
+    return ValueError(f"{opname}: {e}" if not str(e).startswith(opname) else str(e))
+
+
+def _fit(node: "Tensor", i: int, p: "Tensor", pg: Any) -> np.ndarray:
+    """Gradient ``pg`` of input ``i`` of ``node`` as an array of ``p``'s shape and dtype.
+
+    A gradient shaped like the node's output is summed over the broadcast axes (undoing
+    broadcasting, once per edge, here and not in every rule), and one of the output's dtype is
+    cast to the input's (type promotion); any other mismatch of shape or dtype is an error:
+    the walker never broadcasts or casts a gradient silently."""
+    shape, dt = p.data.shape, p.data.dtype
+    arr = pg if pg.__class__ is _ndarray else np.asarray(pg)
+    if arr.shape != shape and arr.shape == node.data.shape:
+        arr = np.asarray(_unb(arr, shape))
+    if arr.shape != shape:
+        raise OpError(f"{node._op}: backward returned a gradient of shape {arr.shape} for input "
+                      f"{i} of shape {shape} (output shape {node.data.shape})")
+    if arr.dtype != dt and arr.dtype == node.data.dtype:
+        arr = arr.astype(dt)  # the output was promoted (float32 * float64): back to the input's
+    if arr.dtype != dt:
+        raise OpError(f"{node._op}: backward returned a {arr.dtype} gradient for input {i} of "
+                      f"dtype {dt} (shape {shape})")
+    return arr
+
+
+def _own(pg: np.ndarray, g: np.ndarray, pgs: tuple, i: int) -> np.ndarray:
+    """The leaf-gradient ownership rule: a leaf's ``.grad`` must be an array nobody else holds,
+    because optimizers and users update it in place. A gradient is kept as it is when the rule
+    made it fresh, and copied when it is the incoming gradient itself, a view of another
+    array, or the same object given to another input of the node."""
+    if pg is g or pg.base is not None or any(q is pg for j, q in enumerate(pgs) if j != i):
+        return pg.copy()
+    return pg
 
 
 def _ident(g: Any) -> tuple:
@@ -193,7 +305,7 @@ class Tensor:
     accumulates across ``backward()`` calls.
     """
 
-    __slots__ = ("data", "grad", "_rg", "_prev", "_backward", "__weakref__")
+    __slots__ = ("data", "grad", "_rg", "_prev", "_backward", "_op", "__weakref__")
     __array_ufunc__ = None  # so `ndarray * Tensor` defers to Tensor.__rmul__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
@@ -203,6 +315,7 @@ class Tensor:
         self.grad = None
         self._prev = ()
         self._backward = None
+        self._op = None
         self._rg = False
         self.requires_grad = requires_grad
 
@@ -282,12 +395,11 @@ class Tensor:
             return
         if self._backward is _released:
             _released(None)
-        # count consumers of every non-leaf node reachable from self
+        # count the consumers of every non-leaf node reachable from self
         deps = {self: 0}
         stack = [self]
-        pop, push = stack.pop, stack.append
         while stack:
-            for p in pop()._prev:
+            for p in stack.pop()._prev:
                 if p._backward is not None and p._rg:
                     if p in deps:
                         deps[p] += 1
@@ -295,157 +407,77 @@ class Tensor:
                         if p._backward is _released:
                             _released(None)
                         deps[p] = 1
-                        push(p)
-        grads = {}  # pending gradients of nodes still waiting for other consumers
-        ready = [self]
-        grads[self] = g
+                        stack.append(p)
+        # a node runs once all its consumers have passed their gradients to it; a node with
+        # one consumer is run straight away, so long chains never touch `pending` or `ready`
+        pending, ready = {self: g}, [self]
         while ready:
             n = ready.pop()
-            g = grads.pop(n)
-            while n is not None:  # follow single-consumer chains without touching grads/ready
+            g = pending.pop(n)
+            while n is not None:
                 pgs = n._backward(g)
+                if pgs.__class__ is not tuple:
+                    pgs = (pgs,)
                 prev = n._prev
+                if len(pgs) != len(prev):
+                    raise OpError(f"{n._op}: backward returned {len(pgs)} gradients for "
+                                  f"{len(prev)} inputs")
                 if not retain_graph:
                     n._prev, n._backward = (), _released
-                nxt = ng = None
-                i = 0
-                for p in prev:
+                nxt = None
+                for i, p in enumerate(prev):
                     pg = pgs[i]
-                    i += 1
-                    if pg is None:
+                    if pg is None or not p._rg:
                         continue
-                    if p._backward is None:  # leaf: own its grad so in-place updates are safe
-                        pd = p.data
+                    if (pg.__class__ is not _ndarray or pg.shape != p.data.shape
+                            or pg.dtype != p.data.dtype):
+                        pg = _fit(n, i, p, pg)
+                    if p._backward is None:  # leaf
                         if p.grad is None:
-                            if (pg.__class__ is not _ndarray or pg.base is not None or pg is g
-                                    or pg.dtype != pd.dtype or (i > 1 and (pg is pgs[0] or (
-                                        i > 2 and any(pg is q for q in pgs[1:i - 1]))))):
-                                pg = np.array(pg, dtype=pd.dtype)
-                            p.grad = pg if pg.shape == pd.shape else np.broadcast_to(pg, pd.shape).copy()
+                            p.grad = _own(pg, g, pgs, i)
                         else:
                             p.grad += pg
-                    elif p._rg:
-                        c = deps[p] - 1
-                        deps[p] = c
-                        if c:
-                            grads[p] = grads[p] + pg if p in grads else pg
-                        else:
-                            if p in grads:
-                                pg = grads.pop(p) + pg
-                            if nxt is None:
-                                nxt, ng = p, pg
-                            else:
-                                grads[p] = pg
-                                ready.append(p)
-                n, g = nxt, ng
+                        continue
+                    c = deps[p] - 1
+                    deps[p] = c
+                    if p in pending:
+                        pg = pending[p] + pg
+                    if c:
+                        pending[p] = pg
+                    elif nxt is None:
+                        pending.pop(p, None)
+                        nxt, ng = p, pg
+                    else:
+                        pending[p] = pg
+                        ready.append(p)
+                n = nxt
+                if n is not None:
+                    g = ng
 
-    # -- elementwise binary -------------------------------------------------------------------
+    # -- elementwise binary (rules at the bottom of the file) ----------------------------------
     def __add__(self, other: Any) -> "Tensor":
-        if other.__class__ is float or other.__class__ is int:  # fast path: few captured cells
-            d = self.data + other
-            return _node(d, (self,), _ident) if _mode.enabled and self._rg else _const(d)
-        o, b = (other, other.data) if isinstance(other, Tensor) else _arg(other, self)
-        a = self.data
-        try:
-            d = a + b
-        except ValueError:
-            raise _shape_err("add", a, b) from None
-        ra, rb = self._rg, o._rg
-        if not (_mode.enabled and (ra or rb)):
-            return _const(d)
-        sa, sb, sd = a.shape, np.shape(b), d.shape
-        if ra and rb:  # specialised closures: fewer captured cells, less work per backward
-            if sa == sd:
-                return _node(d, (self, o), _ident2 if sb == sd else lambda g: (g, _unb(g, sb)))
-            return _node(d, (self, o), lambda g: (_unb(g, sa), _unb(g, sb)))
-        if ra:
-            return _node(d, (self,), _ident if sa == sd else lambda g: (_unb(g, sa),))
-        return _node(d, (o,), _ident if sb == sd else lambda g: (_unb(g, sb),))
+        return add(self, other)
 
-    __radd__ = __add__
+    def __radd__(self, other: Any) -> "Tensor":
+        return add(other, self)
 
     def __sub__(self, other: Any) -> "Tensor":
-        if other.__class__ is float or other.__class__ is int:
-            d = self.data - other
-            return _node(d, (self,), _ident) if _mode.enabled and self._rg else _const(d)
-        o, b = (other, other.data) if isinstance(other, Tensor) else _arg(other, self)
-        a = self.data
-        try:
-            d = a - b
-        except ValueError:
-            raise _shape_err("sub", a, b) from None
-        ra, rb = self._rg, o._rg
-        if not (_mode.enabled and (ra or rb)):
-            return _const(d)
-        sa, sb, sd = a.shape, np.shape(b), d.shape
-        if ra and rb:
-            return _node(d, (self, o), lambda g: (_unb(g, sa), _unb(-g, sb)))
-        if ra:
-            return _node(d, (self,), _ident if sa == sd else lambda g: (_unb(g, sa),))
-        return _node(d, (o,), lambda g: (_unb(-g, sb),))
+        return sub(self, other)
 
     def __rsub__(self, other: Any) -> "Tensor":
-        _, b = _arg(other, self)
-        d = b - self.data
-        if not (_mode.enabled and self._rg):
-            return _const(d)
-        sa = self.data.shape
-        return _node(d, (self,), lambda g: (_unb(-g, sa),))
+        return sub(other, self)
 
     def __mul__(self, other: Any) -> "Tensor":
-        if other.__class__ is float or other.__class__ is int:
-            d = self.data * other
-            if _mode.enabled and self._rg:
-                return _node(d, (self,), lambda g: (g * other,))
-            return _const(d)
-        o, b = (other, other.data) if isinstance(other, Tensor) else _arg(other, self)
-        a = self.data
-        try:
-            d = a * b
-        except ValueError:
-            raise _shape_err("mul", a, b) from None
-        ra, rb = self._rg, o._rg
-        if not (_mode.enabled and (ra or rb)):
-            return _const(d)
-        if not rb:
-            sa = a.shape
-            return _node(d, (self,), lambda g: (_unb(g * b, sa),))
-        return _node(d, (self, o), lambda g: (_unb(g * b, a.shape) if ra else None,
-                                              _unb(g * a, b.shape)))
+        return mul(self, other)
 
-    __rmul__ = __mul__
+    def __rmul__(self, other: Any) -> "Tensor":
+        return mul(other, self)
 
     def __truediv__(self, other: Any) -> "Tensor":
-        if other.__class__ is float or other.__class__ is int:
-            d = self.data / other
-            if _mode.enabled and self._rg:
-                return _node(d, (self,), lambda g: (g / other,))
-            return _const(d)
-        o, b = (other, other.data) if isinstance(other, Tensor) else _arg(other, self)
-        a = self.data
-        try:
-            d = a / b
-        except ValueError:
-            raise _shape_err("div", a, b) from None
-        ra, rb = self._rg, o._rg
-        if not (_mode.enabled and (ra or rb)):
-            return _const(d)
-        if not rb:
-            sa = a.shape
-            return _node(d, (self,), lambda g: (_unb(g / b, sa),))
-
-        def back(g: np.ndarray) -> tuple:
-            ga = g / b
-            return _unb(ga, a.shape) if ra else None, _unb(-ga * d, b.shape)
-        return _node(d, (self, o), back)
+        return div(self, other)
 
     def __rtruediv__(self, other: Any) -> "Tensor":
-        _, b = _arg(other, self)
-        a = self.data
-        d = b / a
-        if not (_mode.enabled and self._rg):
-            return _const(d)
-        return _node(d, (self,), lambda g: (_unb(-g * d / a, a.shape),))
+        return div(other, self)
 
     def __pow__(self, other: Any) -> "Tensor":
         o, b = (other, other.data) if isinstance(other, Tensor) else _arg(other, self)
@@ -757,103 +789,6 @@ class Tensor:
         sl = tuple(slice(int(lo), int(lo) + s) for (lo, _), s in zip(pw, a.shape))
         return _node(d, (self,), lambda g: (g[sl],))
 
-    # -- convolution and pooling (NCHW) -------------------------------------------------------
-    def conv2d(self, weight: "Tensor", bias: "Tensor | None" = None, stride: Any = 1,
-               padding: Any = 0, dilation: Any = 1) -> "Tensor":
-        """2-d cross-correlation, PyTorch semantics: x (N, C, H, W), weight (O, C, kh, kw)."""
-        x, w = self.data, (weight.data if isinstance(weight, Tensor) else np.asarray(weight))
-        if x.ndim != 4 or w.ndim != 4 or x.shape[1] != w.shape[1]:
-            raise ValueError(f"conv2d: input shape {x.shape} and weight shape {w.shape} don't "
-                             f"match (expected (N, C, H, W) and (O, C, kh, kw))")
-        (sh, sw), (ph, pw), (dh, dw) = (_pair(stride, "conv2d: stride"),
-                                        _pair(padding, "conv2d: padding"),
-                                        _pair(dilation, "conv2d: dilation"))
-        N, C, H, W = x.shape
-        O, _, kh, kw = w.shape
-        ekh, ekw = (kh - 1) * dh + 1, (kw - 1) * dw + 1
-        Hp, Wp = H + 2 * ph, W + 2 * pw
-        if sh < 1 or sw < 1 or dh < 1 or dw < 1 or ph < 0 or pw < 0 or Hp < ekh or Wp < ekw:
-            raise ValueError(f"conv2d: kernel {(kh, kw)} (dilation {(dh, dw)}) doesn't fit input "
-                             f"{(H, W)} with padding {(ph, pw)} and stride {(sh, sw)}")
-        xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
-        win = np.lib.stride_tricks.sliding_window_view(xp, (ekh, ekw), axis=(2, 3))
-        win = win[:, :, ::sh, ::sw, ::dh, ::dw]  # (N, C, OH, OW, kh, kw)
-        OH, OW = win.shape[2], win.shape[3]
-        cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(N * OH * OW, C * kh * kw)  # im2col copy
-        w2 = w.reshape(O, C * kh * kw)
-        d = (cols @ w2.T).reshape(N, OH, OW, O).transpose(0, 3, 1, 2)
-        b = bias.data if isinstance(bias, Tensor) else bias
-        if b is not None:
-            d = d + b.reshape(1, O, 1, 1)
-        rx, rw = self._rg, isinstance(weight, Tensor) and weight._rg
-        rb = isinstance(bias, Tensor) and bias._rg
-        if not (_mode.enabled and (rx or rw or rb)):
-            return _const(d)
-
-        def back(g: np.ndarray) -> tuple:
-            g2 = g.transpose(0, 2, 3, 1).reshape(N * OH * OW, O)
-            gw = (g2.T @ cols).reshape(w.shape) if rw else None
-            gb = g.sum(axis=(0, 2, 3)) if rb else None
-            gx = None
-            if rx:  # col2im: scatter-add one kernel offset at a time
-                dc = (g2 @ w2).reshape(N, OH, OW, C, kh, kw).transpose(0, 3, 4, 5, 1, 2)
-                gxp = np.zeros((N, C, Hp, Wp), dtype=x.dtype)
-                for i in range(kh):
-                    for j in range(kw):
-                        gxp[:, :, i * dh:i * dh + sh * (OH - 1) + 1:sh,
-                            j * dw:j * dw + sw * (OW - 1) + 1:sw] += dc[:, :, i, j]
-                gx = gxp[:, :, ph:ph + H, pw:pw + W] if ph or pw else gxp
-            return gx, gw, gb
-        return _node(d, (self, weight if isinstance(weight, Tensor) else _NO,
-                         bias if isinstance(bias, Tensor) else _NO), back)
-
-    def _pool(self, kernel_size: Any, stride: Any, padding: Any, kind: str) -> "Tensor":
-        x = self.data
-        name = f"{kind}_pool2d"
-        if x.ndim != 4:
-            raise ValueError(f"{name}: expected input of shape (N, C, H, W), got {x.shape}")
-        kh, kw = _pair(kernel_size, f"{name}: kernel_size")
-        sh, sw = _pair(kernel_size if stride is None else stride, f"{name}: stride")
-        ph, pw = _pair(padding, f"{name}: padding")
-        N, C, H, W = x.shape
-        Hp, Wp = H + 2 * ph, W + 2 * pw
-        if (kh < 1 or kw < 1 or sh < 1 or sw < 1 or ph < 0 or pw < 0 or 2 * ph > kh
-                or 2 * pw > kw or Hp < kh or Wp < kw):
-            raise ValueError(f"{name}: kernel {(kh, kw)} doesn't fit input {(H, W)} with "
-                             f"padding {(ph, pw)} (at most half the kernel) and stride {(sh, sw)}")
-        fill = 0 if kind == "avg" else -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-        xp = (np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
-              if ph or pw else x)
-        win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
-        OH, OW = win.shape[2], win.shape[3]
-        if kind == "max":
-            flat = win.reshape(N, C, OH, OW, kh * kw)
-            arg = flat.argmax(axis=-1)  # ties: the first element gets the gradient
-            d = np.take_along_axis(flat, arg[..., None], -1)[..., 0]
-        else:
-            d = win.mean(axis=(4, 5))
-        if not (_mode.enabled and self._rg):
-            return _const(d)
-
-        def back(g: np.ndarray) -> tuple:
-            gxp = np.zeros((N, C, Hp, Wp), dtype=x.dtype)
-            ga = g / (kh * kw) if kind == "avg" else g
-            for i in range(kh):
-                for j in range(kw):
-                    gxp[:, :, i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw] += (
-                        ga if kind == "avg" else g * (arg == i * kw + j))
-            return (gxp[:, :, ph:ph + H, pw:pw + W] if ph or pw else gxp,)
-        return _node(d, (self,), back)
-
-    def max_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> "Tensor":
-        """Max pooling over (H, W) windows; stride defaults to kernel_size; pads with -inf."""
-        return self._pool(kernel_size, stride, padding, "max")
-
-    def avg_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> "Tensor":
-        """Average pooling; zero padding counts in the average (PyTorch count_include_pad)."""
-        return self._pool(kernel_size, stride, padding, "avg")
-
-
 def _tensors(ts: Any, op: str) -> list:
     ts = [t if isinstance(t, Tensor) else Tensor(t) for t in ts]
     if not ts:
@@ -938,3 +873,30 @@ def minimum(a: Any, b: Any) -> Tensor:
 
 
 _NO = _const(np.zeros((), np.float32))  # placeholder parent for non-Tensor operands
+
+
+# -- primitive rules ----------------------------------------------------------------------------
+# Each rule: ndarrays in, (output, backward) out; backward returns one gradient per operand,
+# shaped like the output where broadcasting happened (the walker sums it down).
+@op
+def add(a, b):
+    return a + b, lambda g: (g, g)
+
+
+@op
+def sub(a, b):
+    return a - b, lambda g: (g, -g)
+
+
+@op
+def mul(a, b):
+    return a * b, lambda g: (g * b, g * a)
+
+
+@op
+def div(a, b):
+    out = a / b
+    return out, lambda g: (g / b, -g * out / b)
+
+
+from . import conv as _conv  # noqa: E402,F401  (attaches conv2d & pooling to Tensor)
