@@ -1,6 +1,7 @@
 """Cost curves to PNG (needs the optional ``plot`` extra: ``pip install 'tinygrad-init[plot]'``)."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -11,7 +12,8 @@ def _pyplot():
     except ImportError:
         raise ImportError("plotting needs matplotlib: install the 'plot' extra "
                           "(pip install 'tinygrad-init[plot]')") from None
-    matplotlib.use("Agg")  # files only, no display needed
+    if "ipykernel" not in sys.modules:  # in Jupyter keep its inline backend: figures display
+        matplotlib.use("Agg")  # files only, no display needed
     import matplotlib.pyplot as plt
     return plt
 
@@ -25,10 +27,12 @@ def available() -> bool:
     return True
 
 
-def plot_curves(curves: Mapping[str, Sequence[float]], path: str | Path, *, title: str = "",
-                xlabel: str = "epoch", ylabel: str = "cost", logy: bool = False,
-                x: Sequence[float] | None = None) -> Path:
-    """Draw one line per entry of ``curves`` and save the figure as a PNG at ``path``."""
+def plot_curves(curves: Mapping[str, Sequence[float]], path: str | Path | None = None, *,
+                title: str = "", xlabel: str = "epoch", ylabel: str = "cost", logy: bool = False,
+                x: Sequence[float] | None = None) -> Any:
+    """Draw one line per entry of ``curves``; save the figure as a PNG at ``path`` and return
+    the path, or with ``path=None`` return the matplotlib ``Figure`` (in a notebook, a cell
+    whose last value it is displays it inline)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     try:
@@ -43,15 +47,17 @@ def plot_curves(curves: Mapping[str, Sequence[float]], path: str | Path, *, titl
         ax.grid(alpha=0.3)
         ax.legend()
         fig.tight_layout()
+        if path is None:
+            return fig
         path = Path(path)
         fig.savefig(path)
     finally:
-        plt.close(fig)
+        plt.close(fig)  # closed figures still display when returned, and only once
     return path
 
 
-def plot_histories(histories: Mapping[str, Any], path: str | Path, metric: str = "train_loss",
-                   **kw: Any) -> Path:
+def plot_histories(histories: Mapping[str, Any], path: str | Path | None = None,
+                   metric: str = "train_loss", **kw: Any) -> Any:
     """``plot_curves`` of one metric of several ``History`` objects."""
     return plot_curves({k: h[metric] for k, h in histories.items()}, path,
                        ylabel=kw.pop("ylabel", metric), **kw)
