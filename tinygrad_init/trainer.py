@@ -223,9 +223,9 @@ class Trainer:
 
         arrays = {**ckpt.prefixed("model", self.model.state_dict()),
                   **ckpt.prefixed("optimizer", self.optimizer.state_dict())}
-        for i, cb in enumerate(self.callbacks):
+        for prefix, cb in zip(ckpt.callback_prefixes(self.callbacks), self.callbacks):
             if callable(getattr(cb, "state_dict", None)):
-                arrays.update(ckpt.prefixed(f"callback{i}", cb.state_dict()))
+                arrays.update(ckpt.prefixed(prefix, cb.state_dict()))
         meta = {
             "epoch": self.epoch, "global_step": self.global_step, "progress": self._progress,
             "shuffle_rng": None if self._rng is None else self._rng.bit_generator.state,
@@ -241,7 +241,7 @@ class Trainer:
         arrays, meta = self.state_arrays()
         return ckpt.save_checkpoint(path, arrays, meta)
 
-    def load_checkpoint(self, path: str | Path) -> dict[str, Any]:
+    def load_checkpoint(self, path: str | Path, steps_per_epoch: int | None = None) -> dict[str, Any]:
         """Restore model, optimizer, counters, RNG states and history from ``path``.
 
         A checkpoint from another model or optimizer, or a truncated file, raises
@@ -250,6 +250,8 @@ class Trainer:
         from .init import default_generator
 
         arrays, meta = ckpt.load_checkpoint(path)
+        ckpt.validate_meta(path, meta, generators=dict(_generators(self.model)), steps_per_epoch=steps_per_epoch)
+        ckpt.check_finite(path, arrays)
         model_sd, opt_sd = ckpt.split(arrays, "model"), ckpt.split(arrays, "optimizer")
         mine = self.model.state_dict()
         if set(model_sd) != set(mine) or any(model_sd[k].shape != v.shape for k, v in mine.items()):
@@ -260,9 +262,7 @@ class Trainer:
                 f"checkpoint {str(path)!r} is from another model ({meta.get('model_class')}): "
                 f"missing {missing[:5]}, unexpected {extra[:5]}, shape mismatches {shapes[:5]}")
         gens = dict(_generators(self.model))
-        if set(meta["rng"]) - {"default"} != set(gens):
-            raise ckpt.CheckpointError(f"checkpoint {str(path)!r}: the model's random generators "
-                                       f"{sorted(gens)} do not match the saved {sorted(meta['rng'])}")
+        cb_states = ckpt.callback_states(path, arrays, self.callbacks)
         snapshot_opt = self.optimizer.state_dict()
         self.optimizer.load_state_dict(opt_sd)  # validates everything before it changes anything
         try:
@@ -270,10 +270,8 @@ class Trainer:
         except Exception:
             self.optimizer.load_state_dict(snapshot_opt)
             raise
-        for i, cb in enumerate(self.callbacks):
-            saved = ckpt.split(arrays, f"callback{i}")
-            if saved and callable(getattr(cb, "load_state_dict", None)):
-                cb.load_state_dict(saved)
+        for cb, saved in cb_states:
+            cb.load_state_dict(saved)
         default_generator().bit_generator.state = meta["rng"]["default"]
         for k, g in gens.items():
             g.bit_generator.state = meta["rng"][k]
@@ -346,7 +344,7 @@ class Trainer:
             self.checkpoint_path = Path(checkpoint)
         rng = self._rng = np.random.default_rng(seed)
         if resume is not None:
-            self.load_checkpoint(resume)
+            self.load_checkpoint(resume, steps_per_epoch=math.ceil(len(X) / batch_size))
             if self._saved_shuffle_rng is not None:
                 rng.bit_generator.state = self._saved_shuffle_rng
         else:
