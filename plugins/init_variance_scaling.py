@@ -13,7 +13,7 @@ Registers (hook ``tinygrad_init_add_initializers``). Fans follow PyTorch's layou
 - ``kaiming_normal(a=0, mode="fan_in", nonlinearity="leaky_relu", gain=None)``
                                                    N(0, gain^2/n)
 - ``lecun_uniform(gain=1, mode="fan_in")``         U(-b, b), b = gain*sqrt(3/n)
-- ``lecun_normal(gain=1, mode="fan_in")``          N(0, gain^2/n)
+- ``lecun_normal(gain=1, mode="fan_in")``          N(0, gain^2/n) truncated at 2 sd (Keras, JAX)
 - ``calibrated_normal(gain=1, mode="fan_in")``     randn(shape) * gain / sqrt(n)
 - ``variance_scaling(scale=1, mode="fan_in", distribution="truncated_normal")``
                                                    Keras: variance scale/n
@@ -26,6 +26,13 @@ PyTorch's defaults ``a=0, nonlinearity="leaky_relu"`` give sqrt(2) (He et al. 20
 N(0, s^2) truncated at +-2s with s = sqrt(scale/n)/0.87962566103423978 (the std of a
 standard normal truncated at +-2), so the variance is exactly scale/n;
 ``untruncated_normal`` N(0, scale/n); ``uniform`` U(+-sqrt(3*scale/n)).
+
+Keras's names are accepted with Keras's definitions (no hyperparameters, as in Keras):
+``he_normal`` = ``variance_scaling(2, "fan_in", "truncated_normal")``, ``he_uniform`` =
+``variance_scaling(2, "fan_in", "uniform")``, ``glorot_normal`` =
+``variance_scaling(1, "fan_avg", "truncated_normal")``, ``glorot_uniform`` =
+``variance_scaling(1, "fan_avg", "uniform")``; ``lecun_normal`` and ``lecun_uniform`` are
+Keras's (and JAX's) too.
 """
 from __future__ import annotations
 
@@ -46,6 +53,7 @@ class _Scaled(Initializer):
 
     min_ndim = 2
     uniform = False
+    truncated = False  # normal truncated at +-2 sd, the sd corrected so the variance is std^2
     default_mode = "fan_in"
 
     def _set(self, gain: float, mode: str) -> None:
@@ -63,6 +71,16 @@ class _Scaled(Initializer):
         if self.uniform:
             bound = math.sqrt(3.0) * std
             return rng.uniform(-bound, bound, size=shape)
+        if self.truncated:
+            out = np.empty(math.prod(shape))
+            filled = 0
+            while filled < out.size:  # rejection from N(0, 1) on [-2, 2]: ~95% accepted
+                need = out.size - filled
+                z = rng.standard_normal(int(need * 1.1) + 16)
+                z = z[np.abs(z) <= 2.0][:need]
+                out[filled:filled + z.size] = z
+                filled += z.size
+            return (std / TRUNC_STD_CORRECTION * out).reshape(shape)
         return rng.normal(0.0, std, size=shape)
 
     def expected(self, shape):
@@ -70,6 +88,9 @@ class _Scaled(Initializer):
         if self.uniform:
             bound = math.sqrt(3.0) * std
             return {"mean": 0.0, "var": std ** 2, "low": -bound, "high": bound}
+        if self.truncated:
+            s = std / TRUNC_STD_CORRECTION
+            return {"mean": 0.0, "var": std ** 2, "low": -2 * s, "high": 2 * s}
         return {"mean": 0.0, "var": std ** 2, "low": None, "high": None}
 
 
@@ -134,11 +155,14 @@ class LecunUniform(_Scaled):
 
 
 class LecunNormal(_Scaled):
-    """LeCun normal: N(0, gain^2 / fan_in), untruncated (Keras's is truncated: see
-    ``variance_scaling(1.0, "fan_in", "truncated_normal")``)."""
+    """LeCun normal as in Keras and JAX: variance gain^2 / fan_in, a normal truncated at
+    +-2 sd (sd = gain / sqrt(fan_in) / 0.87962566103423978); ``gain=1`` is
+    ``variance_scaling(1.0, "fan_in", "truncated_normal")``. The untruncated
+    N(0, 1/fan_in) is ``calibrated_normal``."""
 
     name = "lecun_normal"
-    conformance_examples = [{}]
+    truncated = True
+    conformance_examples = [{}, {"gain": 2.0, "mode": "fan_avg"}]
 
     def __init__(self, gain: float = 1.0, mode: str = "fan_in"):
         self._set(gain, mode)
@@ -181,30 +205,45 @@ class VarianceScaling(_Scaled):
         self.distribution = one_of(self.name, "distribution", distribution, DISTRIBUTIONS)
         self._set(math.sqrt(self.scale), mode)
         self.uniform = self.distribution == "uniform"
+        self.truncated = self.distribution == "truncated_normal"
 
     def __repr__(self):
         return (f"variance_scaling(scale={self.scale!r}, mode={self.mode!r}, "
                 f"distribution={self.distribution!r})")
 
-    def sample(self, shape, rng):
-        if self.distribution != "truncated_normal":
-            return super().sample(shape, rng)
-        s = self.std(shape) / TRUNC_STD_CORRECTION
-        out = np.empty(math.prod(shape))
-        filled = 0
-        while filled < out.size:  # rejection from N(0, 1) on [-2, 2]: ~95% accepted
-            need = out.size - filled
-            z = rng.standard_normal(int(need * 1.1) + 16)
-            z = z[np.abs(z) <= 2.0][:need]
-            out[filled:filled + z.size] = z
-            filled += z.size
-        return (s * out).reshape(shape)
 
-    def expected(self, shape):
-        if self.distribution != "truncated_normal":
-            return super().expected(shape)
-        s = self.std(shape) / TRUNC_STD_CORRECTION
-        return {"mean": 0.0, "var": self.scale / self.fan(shape), "low": -2 * s, "high": 2 * s}
+class _KerasName(VarianceScaling):
+    """A Keras initializer by its Keras name: ``variance_scaling`` with Keras's arguments
+    (``keras``), taking no hyperparameters, as Keras's own (whose only argument is a seed)."""
+
+    keras: tuple = ()
+    conformance_examples = [{}]
+
+    def __init__(self):
+        super().__init__(*self.keras)
+
+    def __repr__(self):
+        return f"{self.name}()"
+
+
+class HeNormal(_KerasName):
+    """Keras ``HeNormal``: ``variance_scaling(2, "fan_in", "truncated_normal")``."""
+    name, keras = "he_normal", (2.0, "fan_in", "truncated_normal")
+
+
+class HeUniform(_KerasName):
+    """Keras ``HeUniform``: ``variance_scaling(2, "fan_in", "uniform")`` (= ``kaiming_uniform(nonlinearity="relu")``)."""
+    name, keras = "he_uniform", (2.0, "fan_in", "uniform")
+
+
+class GlorotNormal(_KerasName):
+    """Keras ``GlorotNormal``: ``variance_scaling(1, "fan_avg", "truncated_normal")``."""
+    name, keras = "glorot_normal", (1.0, "fan_avg", "truncated_normal")
+
+
+class GlorotUniform(_KerasName):
+    """Keras ``GlorotUniform``: ``variance_scaling(1, "fan_avg", "uniform")`` (= ``xavier_uniform()``)."""
+    name, keras = "glorot_uniform", (1.0, "fan_avg", "uniform")
 
 
 @hookimpl
@@ -212,4 +251,6 @@ def tinygrad_init_add_initializers():
     return {"xavier_uniform": XavierUniform, "xavier_normal": XavierNormal,
             "kaiming_uniform": KaimingUniform, "kaiming_normal": KaimingNormal,
             "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal,
-            "calibrated_normal": CalibratedNormal, "variance_scaling": VarianceScaling}
+            "calibrated_normal": CalibratedNormal, "variance_scaling": VarianceScaling,
+            "he_normal": HeNormal, "he_uniform": HeUniform, "glorot_normal": GlorotNormal,
+            "glorot_uniform": GlorotUniform}

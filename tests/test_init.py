@@ -553,3 +553,37 @@ def test_trunc_normal_one_sided(a, b):
     sign = 1 if math.isfinite(a) else -1
     assert abs(x.mean() - sign * m) <= 6 * math.sqrt(v / x.size)
     assert abs(x.var() - v) <= 6 * v * math.sqrt(8 / x.size)  # kurtosis < 9
+
+
+# Keras's names, with Keras's definitions (keras.initializers: HeNormal = VarianceScaling(2.0,
+# "fan_in", "truncated_normal"), GlorotNormal = VarianceScaling(1.0, "fan_avg", ...), ...;
+# truncated normals cut at 2 stddev with stddev = sqrt(scale / n) / 0.87962566103423978).
+KERAS = {  # name -> (scale, fan of CONV, truncated)
+    "he_normal": (2.0, 288, True), "he_uniform": (2.0, 288, False),
+    "glorot_normal": (1.0, (288 + 576) / 2, True), "glorot_uniform": (1.0, (288 + 576) / 2, False),
+    "lecun_normal": (1.0, 288, True), "lecun_uniform": (1.0, 288, False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(KERAS))
+def test_keras_initializer_names_follow_keras(name):
+    scale, n, truncated = KERAS[name]
+    x = draw(name, CONV, seed=11)
+    var = scale / n
+    assert abs(x.mean()) <= 6 * math.sqrt(var / x.size)
+    kurt_var = (2 if truncated else 0.8) * var ** 2  # Var(x^2) <= 2 var^2 for both
+    assert abs(x.var() - var) <= 6 * math.sqrt(kurt_var / x.size)
+    if truncated:
+        s = math.sqrt(var) / 0.87962566103423978
+        assert 1.99 * s < np.abs(x).max() <= 2 * s  # cut at two (corrected) standard deviations
+    else:
+        limit = math.sqrt(3 * var)
+        assert 0.999 * limit < np.abs(x).max() <= limit
+    with pytest.raises(TypeError, match=rf"initializer '{name}': unknown hyperparameter 'seed'"):
+        init(name, seed=1)  # Keras's seed is the rng here: init(shape, rng)
+
+
+def test_keras_uniform_names_equal_the_pytorch_ones():
+    np.testing.assert_array_equal(draw("glorot_uniform", CONV, seed=3), draw("xavier_uniform", CONV, seed=3))
+    np.testing.assert_array_equal(draw("he_uniform", CONV, seed=3),
+                                  draw("kaiming_uniform", CONV, seed=3, nonlinearity="relu"))

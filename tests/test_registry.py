@@ -4,6 +4,7 @@ import types
 import warnings
 from importlib.metadata import EntryPoint
 
+import numpy as np
 import pytest
 
 import tinygrad_init as tgi
@@ -230,3 +231,218 @@ def test_every_hook_spec_is_documented():
     for name in HOOK_NAMES:
         doc = getattr(hookspecs, name).__doc__ or ""
         assert "firstresult" in doc and (":return:" in doc or ":param" in doc), name
+
+
+# ------------------------------------------------ reliability of loading (issue 20 item 4)
+import json  # noqa: E402
+
+from rich.console import Console  # noqa: E402
+
+from tinygrad_init import registry  # noqa: E402
+from tinygrad_init.cli import main  # noqa: E402
+from tinygrad_init.registry import PluginCodeError, SlowPluginWarning, lifecycle_manager  # noqa: E402
+
+
+def module_file(tmp_path, monkeypatch, name, source):
+    (tmp_path / f"{name}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return entry_point(name.removeprefix("fake_"), name)
+
+
+@pytest.mark.parametrize("raise_it, shown", [
+    ("raise SystemExit(3)", "SystemExit: 3"),
+    ("raise KeyboardInterrupt('ctrl-c at import')", "KeyboardInterrupt: ctrl-c at import"),
+    ("class Odd(BaseException): pass\nraise Odd('odd')", "Odd: odd"),
+])
+def test_base_exceptions_at_import_are_recorded_like_any_failure(tmp_path, monkeypatch, good, raise_it, shown):
+    ep = module_file(tmp_path, monkeypatch, "fake_base_exc", raise_it + "\n")
+    reg = load([ep, good])
+    infos = {i.name: i for i in reg.plugins()}
+    assert (infos["base_exc"].status, infos["base_exc"].error) == ("failed", shown)
+    assert reg.names("initializer") == ["one"]  # the others still work
+    with pytest.raises(FailedToLoadPlugin, match=r"third-party\[base_exc\]: " + shown.split(":")[0]):
+        PluginRegistry([ep], env={}, strict=True).load()
+
+
+PRINTS = """
+print("hello from the plugin's import")
+import tinygrad_init
+@tinygrad_init.hookimpl
+def tinygrad_init_add_initializers():
+    print("and from its hook")
+    return {"chatty": lambda shape, rng, dtype=None: 0}
+"""
+
+
+def installed(tmp_path, monkeypatch, modules: dict, dist="chatty-dist"):
+    """Modules plus a .dist-info declaring them as entry points: found through real metadata."""
+    for name, source in modules.items():
+        (tmp_path / f"{name}.py").write_text(source)
+    info = tmp_path / f"{dist.replace('-', '_')}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[tinygrad_init.plugins]\n" + "".join(f"{n} = {n}\n" for n in modules))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_default", None)  # the process-wide registry sees them
+
+
+def test_a_plugin_printing_at_import_does_not_corrupt_json(tmp_path, monkeypatch, capsys):
+    installed(tmp_path, monkeypatch, {"chatty_plugin": PRINTS})
+    assert main(["plugins", "--json"], console=Console(width=200)) == 0
+    out = capsys.readouterr().out
+    rows = {r["plugin"]: r for r in json.loads(out)}  # the whole output is JSON
+    row = rows["chatty-dist[chatty_plugin]"]
+    assert row["status"] == "loaded"
+    assert row["output"] == "hello from the plugin's import\nand from its hook\n"
+    monkeypatch.delitem(sys.modules, "chatty_plugin")  # imported afresh: it prints again
+    assert main(["plugins"], console=Console(width=250)) == 0
+    assert "printed at import: \"hello from the plugin's import\\nand from its hook\"" in capsys.readouterr().out
+
+
+def test_a_plugin_slow_to_import_is_named(monkeypatch, good):
+    ticks = iter([0.0, 1.75])
+    monkeypatch.setattr(registry, "_clock", lambda: next(ticks))
+    with pytest.warns(SlowPluginWarning, match=r"third-party\[good\]: importing and registering it took 1\.8 s"):
+        reg = PluginRegistry([good], env={}).load()
+    assert reg.plugins()[0].load_seconds == 1.75
+    ticks = iter([0.0, 0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SlowPluginWarning)
+        PluginRegistry([good], env={}).load()  # under a second: no warning
+
+
+def test_the_plugins_table_names_a_slow_plugin(tmp_path, monkeypatch):
+    slow = "import tinygrad_init.registry as r\nr._test_now += 2.5  # this import 'takes' 2.5 s\n" + PRINTS
+    installed(tmp_path, monkeypatch, {"slow_plugin": slow})
+    monkeypatch.setattr(registry, "_test_now", 0.0, raising=False)
+    monkeypatch.setattr(registry, "_clock", lambda: registry._test_now)
+    console = Console(width=250, force_terminal=False)
+    with console.capture() as cap:
+        assert main(["plugins"], console=console) == 0
+    (line,) = [ln for ln in cap.get().splitlines() if "slow import" in ln]
+    assert "slow import: 2.5 s" in line
+
+
+def raising_module(monkeypatch, error):
+    def factory(**hp):
+        raise error
+
+    @hookimpl
+    def tinygrad_init_add_initializers():
+        return {"boom": factory}
+
+    @hookimpl
+    def tinygrad_init_epoch_end(epoch):
+        raise error
+
+    @hookimpl
+    def tinygrad_init_add_callbacks():
+        return {"bomb": Bomb}
+    make_module(monkeypatch, "fake_raising", tinygrad_init_add_initializers=tinygrad_init_add_initializers,
+                tinygrad_init_add_callbacks=tinygrad_init_add_callbacks)
+    make_module(monkeypatch, "fake_raising_hook", tinygrad_init_epoch_end=tinygrad_init_epoch_end)
+    return [entry_point("raising", "fake_raising"), entry_point("raising_hook", "fake_raising_hook")]
+
+
+class Bomb:
+    error = RuntimeError("kaput")
+
+    @hookimpl
+    def tinygrad_init_train_start(self, trainer):
+        raise self.error
+
+
+def test_a_raising_factory_names_plugin_and_component(monkeypatch):
+    reg = load(raising_module(monkeypatch, RuntimeError("kaput")))
+    with pytest.raises(PluginCodeError, match=r"^third-party\[raising\]: initializer 'boom' factory raised "
+                                              r"RuntimeError: kaput$") as info:
+        reg.build("initializer", "boom")
+    assert isinstance(info.value.__cause__, RuntimeError)
+    reg = load(raising_module(monkeypatch, ValueError("boom: scale=-1 is invalid")))
+    with pytest.raises(ValueError, match="scale=-1 is invalid") as info:  # a value error stays one
+        reg.build("initializer", "boom")
+    assert info.value.__notes__ == ["(raised by third-party[raising]: initializer 'boom' factory)"]
+
+
+def test_a_raising_hook_names_plugin_component_and_hook(monkeypatch):
+    reg = load(raising_module(monkeypatch, ZeroDivisionError("division by zero")))
+    monkeypatch.setattr(registry, "_default", reg)
+    pm = lifecycle_manager([])
+    with pytest.raises(PluginCodeError, match=r"^third-party\[raising_hook\]: tinygrad_init_epoch_end raised "
+                                              r"ZeroDivisionError: division by zero$"):
+        pm.hook.tinygrad_init_epoch_end(trainer=None, epoch=0, logs={})
+    bomb, plain = tgi.callback("bomb"), Bomb()
+    monkeypatch.setattr(registry, "_default", PluginRegistry([], env={}).load())  # no module hooks
+    with pytest.raises(PluginCodeError, match=r"^third-party\[raising\]: callback 'bomb' \(Bomb\): "
+                                              r"tinygrad_init_train_start raised RuntimeError: kaput$"):
+        lifecycle_manager([plain, bomb]).hook.tinygrad_init_train_start(trainer=None, history=None, epochs=1)
+    with pytest.raises(PluginCodeError, match=r"^callback Bomb: tinygrad_init_train_start raised"):
+        lifecycle_manager([plain]).hook.tinygrad_init_train_start(trainer=None, history=None, epochs=1)
+    plain.error = KeyError("monitor 'val_acc' is not among the epoch metrics")
+    with pytest.raises(KeyError, match="val_acc") as info:  # meant for the user: passes through
+        lifecycle_manager([plain]).hook.tinygrad_init_train_start(trainer=None, history=None, epochs=1)
+    assert info.value.__notes__ == ["(raised by callback Bomb: tinygrad_init_train_start)"]
+
+
+def test_a_raising_registration_hook_names_the_hook(monkeypatch):
+    @hookimpl
+    def tinygrad_init_add_norms():
+        raise AttributeError("module has no attribute 'BatchNorm'")
+    make_module(monkeypatch, "fake_bad_norms", tinygrad_init_add_norms=tinygrad_init_add_norms)
+    (info,) = load([entry_point("bad_norms", "fake_bad_norms")]).plugins()
+    assert info.error == ("PluginCodeError: tinygrad_init_add_norms() raised AttributeError: "
+                          "module has no attribute 'BatchNorm'")
+
+
+DUPLICATE_ADAM = """
+import tinygrad_init
+@tinygrad_init.hookimpl
+def tinygrad_init_add_optimizers():
+    return {"adam": lambda params, lr=0.1: None}
+"""
+TRAIN = """
+[data]
+name = "moons"
+n_samples = 40
+[model]
+layers = [{type = "linear", out = 2}]
+[optimizer]
+name = "adam"
+[train]
+epochs = 1
+[output]
+loggers = []
+"""
+
+
+def cli_line(args):
+    console = Console(width=400, force_terminal=False)
+    with console.capture() as cap:
+        code = main(args, console=console)
+    return code, cap.get()
+
+
+def test_duplicate_and_strict_failures_reach_the_cli_as_one_line_errors(tmp_path, monkeypatch):
+    installed(tmp_path, monkeypatch, {"dup_adam": DUPLICATE_ADAM, "broken_at_import": "raise SystemExit(2)\n"})
+    (tmp_path / "exp.toml").write_text(TRAIN)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginLoadWarning)
+        code, out = cli_line(["train", str(tmp_path / "exp.toml")])
+    assert code == 1 and out.count("\n") == 1
+    assert out.startswith("error: optimizer 'adam' is registered by more than one plugin: ")
+    assert "chatty-dist[dup_adam]" in out and "tinygrad-init[optim_adam]" in out
+    monkeypatch.setattr(registry, "_default", None)
+    monkeypatch.setenv("TINYGRAD_INIT_STRICT_PLUGINS", "1")
+    code, out = cli_line(["train", str(tmp_path / "exp.toml")])
+    assert (code, out) == (1, "error: chatty-dist[broken_at_import]: SystemExit: 2\n")
+
+
+def test_accepted_hyperparameters_omit_what_the_host_passes():
+    p = tgi.Tensor(np.zeros(2), requires_grad=True)
+    with pytest.raises(TypeError, match=r"accepted: lr, momentum") as info:
+        tgi.optimizer("sgd", [p], lrr=0.1)
+    assert "params" not in str(info.value)
+    with pytest.raises(TypeError) as info:
+        tgi.norm("batch_norm", 3, epss=1e-5)
+    assert "num_features" not in str(info.value) and "accepted: eps" in str(info.value)

@@ -8,13 +8,15 @@ import sys
 import warnings
 from typing import Sequence
 
-from .registry import KINDS, PluginLoadWarning, PluginRegistry, _env_flag
+from .registry import (KINDS, SLOW_IMPORT_SECONDS, PluginError, PluginLoadWarning, PluginRegistry,
+                       SlowPluginWarning, _env_flag)
 
 
 def _plugins(args: argparse.Namespace, console) -> int:
     strict = args.strict or _env_flag(os.environ, "TINYGRAD_INIT_STRICT_PLUGINS")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PluginLoadWarning)  # shown in the table instead
+        warnings.simplefilter("ignore", SlowPluginWarning)
         infos = PluginRegistry(strict=False).plugins()
     if args.kind:
         infos = [i for i in infos if args.kind in i.components or i.status != "loaded"]
@@ -22,7 +24,9 @@ def _plugins(args: argparse.Namespace, console) -> int:
     if args.json:
         console.print_json(json.dumps([{
             "plugin": i.id, "distribution": i.distribution, "version": i.version, "module": i.value,
-            "status": i.status, "error": i.error, "components": i.components, "hooks": i.hooks}
+            "status": i.status, "error": i.error, "components": i.components, "hooks": i.hooks,
+            "output": i.output,
+            "slow_import_seconds": round(i.load_seconds, 1) if i.load_seconds > SLOW_IMPORT_SECONDS else None}
             for i in infos]))
     else:
         from rich.markup import escape
@@ -42,6 +46,11 @@ def _plugins(args: argparse.Namespace, console) -> int:
                 status = "[red]failed[/]" if i.status == "failed" else status + " [red](conflict)[/]"
             else:
                 comps = escape(comps)
+            notes = [f"printed at import: {i.output.strip()!r}"] if i.output.strip() else []
+            if i.load_seconds > SLOW_IMPORT_SECONDS:
+                notes.append(f"slow import: {i.load_seconds:.1f} s")
+            if notes:
+                comps = "\n".join(filter(None, [comps, *(f"[yellow]{escape(n)}[/]" for n in notes)]))
             table.add_row(escape(i.id), escape(i.version), status, comps)
         console.print(table)
         n = {s: sum(i.status == s for i in infos) for s in ("loaded", "failed", "blocked")}
@@ -110,7 +119,7 @@ def main(argv: Sequence[str] | None = None, console=None) -> int:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
         return 130
-    except (ValueError, TypeError, LookupError, OSError) as exc:
+    except (ValueError, TypeError, LookupError, OSError, PluginError) as exc:
         if os.environ.get("TINYGRAD_INIT_TRACEBACK"):
             raise
         # the message is plain text: "[space]", "[search.options]" are names, not rich markup

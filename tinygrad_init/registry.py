@@ -7,10 +7,15 @@ plugin that fails to import or validate is reported as
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
+import io
 import os
+import time
+import types
 import warnings
+import weakref
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Callable, Iterable, Mapping
@@ -57,8 +62,39 @@ class DuplicateComponentError(PluginError):
     """Two plugins register the same component name."""
 
 
+class PluginCodeError(PluginError):
+    """Plugin code (a factory, a registration or lifecycle hook, a callback) raised an
+    exception that is not one of the user-facing kinds; the message names the plugin,
+    the component and the hook, the original exception is ``__cause__``."""
+
+
 class PluginLoadWarning(UserWarning):
     """Emitted once for each plugin that failed to load (non-strict mode)."""
+
+
+class SlowPluginWarning(UserWarning):
+    """Emitted for a plugin whose import (and registration) took over ``SLOW_IMPORT_SECONDS``."""
+
+
+SLOW_IMPORT_SECONDS = 1.0
+_clock = time.perf_counter  # tests replace it
+
+# Exceptions meant for the user (bad values, unknown names, missing files) and the project's
+# own (TrialPruned, ConfigError...) pass through plugin code unchanged, with a note naming where
+# they came from; anything else is wrapped in PluginCodeError naming the plugin and the hook.
+USER_ERRORS = (ValueError, TypeError, LookupError, OSError)
+
+
+def blame(exc: BaseException, where: str) -> BaseException:
+    """``exc`` raised in plugin code at ``where`` (``"dist[entry]: kind 'name' factory"``):
+    itself with a note if it is a user-facing or tinygrad_init error, else a
+    :class:`PluginCodeError` naming ``where`` (raise it ``from exc``)."""
+    if isinstance(exc, USER_ERRORS) or type(exc).__module__.split(".")[0] == "tinygrad_init":
+        note = f"(raised by {where})"
+        if note not in getattr(exc, "__notes__", ()):
+            exc.add_note(note)
+        return exc
+    return PluginCodeError(f"{where} raised {type(exc).__name__}: {exc}")
 
 
 @dataclass
@@ -73,6 +109,8 @@ class PluginInfo:
     error: str | None = None
     components: dict[str, list[str]] = field(default_factory=dict)  # kind -> names
     hooks: list[str] = field(default_factory=list)  # lifecycle hooks implemented at module level
+    output: str = ""  # what the plugin printed to stdout while it was imported and registered
+    load_seconds: float = 0.0  # import + registration time
 
     @property
     def id(self) -> str:
@@ -154,10 +192,18 @@ class PluginRegistry:
             if ep.name in blocked:
                 info.status = "blocked"
                 continue
+            out = io.StringIO()
+            t0 = _clock()
             try:
-                self._load_one(ep, info)
-            except Exception as exc:  # isolate: record, warn, go on
+                with contextlib.redirect_stdout(out):  # a print at import must not corrupt --json
+                    self._load_one(ep, info)
+            except BaseException as exc:  # isolate (SystemExit, KeyboardInterrupt too): record, go on
                 self._fail(info, exc)
+            finally:
+                info.load_seconds, info.output = _clock() - t0, out.getvalue()
+            if info.load_seconds > SLOW_IMPORT_SECONDS:
+                warnings.warn(f"{info.id}: importing and registering it took {info.load_seconds:.1f} s",
+                              SlowPluginWarning, stacklevel=2)
         for (kind, name), owners in sorted(self._duplicates.items()):
             exc = DuplicateComponentError(f"{kind} {name!r} is registered by more than one plugin: "
                                           + " and ".join(owners))
@@ -169,7 +215,7 @@ class PluginRegistry:
             warnings.warn(str(exc), PluginLoadWarning, stacklevel=2)
         return self
 
-    def _fail(self, info: PluginInfo, exc: Exception) -> None:
+    def _fail(self, info: PluginInfo, exc: BaseException) -> None:
         info.status, info.error = "failed", f"{type(exc).__name__}: {exc}"
         info.components.clear()
         for comps in self._components.values():
@@ -199,9 +245,13 @@ class PluginRegistry:
                 if hook not in impls:
                     continue
                 (impl,) = [i for i in impls[hook].get_hookimpls() if i.plugin is plugin]
-                collected[kind] = self._validate(kind, hook, impl.function())
+                try:
+                    result = impl.function()
+                except Exception as exc:
+                    raise PluginCodeError(f"{hook}() raised {type(exc).__name__}: {exc}") from exc
+                collected[kind] = self._validate(kind, hook, result)
             info.hooks = sorted(h for h in impls if h in LIFECYCLE_HOOKS)
-        except Exception:
+        except BaseException:
             self.pm.unregister(plugin)
             raise
         for kind, comps in collected.items():
@@ -262,7 +312,21 @@ class PluginRegistry:
         """
         comp = self.get(kind, name)
         check_signature(f"{kind} {name!r}", comp.factory, args, hparams)
-        return comp.factory(*args, **hparams)
+        try:
+            built = comp.factory(*args, **hparams)
+        except Exception as exc:
+            err = blame(exc, f"{comp.plugin}: {kind} {name!r} factory")
+            if err is exc:
+                raise
+            raise err from exc
+        if kind == "callback":
+            _remember_origin(built, f"{comp.plugin}: callback {name!r}")
+        return built
+
+    def plugin_id(self, plugin: Any) -> str | None:
+        """The id ``dist[entry]`` of a loaded plugin module, or ``None``."""
+        name = self.load().pm.get_name(plugin)
+        return name if name and any(i.id == name for i in self._infos) else None
 
     def lifecycle_plugins(self) -> list[Any]:
         """The loaded plugin objects that implement lifecycle hooks at module level."""
@@ -285,7 +349,11 @@ def check_signature(what: str, fn: Callable, args: tuple, kwargs: dict) -> None:
         sig.bind(*args, **kwargs)
     except TypeError as exc:
         params = sig.parameters.values()
-        accepted = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        # the positional arguments the host passes (params, num_features, space) are not hyperparameters
+        positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        host = set(positional[:len(args)])
+        accepted = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+                    and p.name not in host]
         if not any(p.kind is p.VAR_KEYWORD for p in params):
             unknown = [k for k in kwargs if k not in accepted]
             if unknown:
@@ -303,7 +371,62 @@ def lifecycle_manager(callbacks: Iterable[Any] = ()) -> pluggy.PluginManager:
     pm.add_hookspecs(hookspecs)
     for plugin in [*get_registry().lifecycle_plugins(), *callbacks]:
         pm.register(plugin)
+    name_hook_errors(pm)
     return pm
+
+
+_origins: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
+
+
+def _remember_origin(obj: Any, label: str) -> None:
+    try:
+        _origins[obj] = label
+    except TypeError:  # not weak-referenceable or not hashable: named by its class instead
+        pass
+
+
+def _label(plugin: Any) -> str:
+    if isinstance(plugin, types.ModuleType):
+        return get_registry().plugin_id(plugin) or f"plugin module {plugin.__name__!r}"
+    try:
+        label = _origins.get(plugin)
+    except TypeError:
+        label = None
+    return f"{label} ({type(plugin).__name__})" if label else f"callback {type(plugin).__name__}"
+
+
+def _raising_impl(exc: BaseException, impls: Iterable[Any]) -> Any:
+    """The hook implementation in whose frame ``exc`` was raised (first in the traceback)."""
+    impls = list(impls)
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        for impl in impls:
+            fn = getattr(impl.function, "__func__", impl.function)
+            if getattr(fn, "__code__", None) is frame.f_code and (
+                    not hasattr(impl.function, "__self__")
+                    or frame.f_locals.get("self", impl.plugin) is impl.plugin):
+                return impl
+        tb = tb.tb_next
+    return None
+
+
+def name_hook_errors(pm: pluggy.PluginManager) -> None:
+    """Make an exception raised by a lifecycle hook name its plugin or callback and the hook
+    (see :func:`blame`)."""
+    def after(outcome, hook_name, hook_impls, kwargs):
+        exc = outcome.exception
+        if exc is None or not isinstance(exc, Exception):
+            return
+        impl = _raising_impl(exc, hook_impls)
+        if impl is None:
+            return
+        err = blame(exc, f"{_label(impl.plugin)}: {hook_name}")
+        if err is not exc:
+            err.__cause__ = exc
+            outcome.force_exception(err)
+
+    pm.add_hookcall_monitoring(lambda *a: None, after)
 
 
 _default: PluginRegistry | None = None

@@ -9,6 +9,11 @@ so a strategy whose hyperparameters refer to configurations (``manual``) can
 give ``conformance_examples`` inside it. ``SearchExhausted`` ends a run early
 (manual lists and grids are finite); at least one proposal must come first.
 
+Every check builds the strategy over a space whose dimensions refuse a unit value
+outside ``[0, 1]`` (or NaN) in ``from_unit`` - ``Space.from_unit`` would clip it, so a
+strategy proposing 1.7 would silently always get the upper bound - with an
+``AssertionError`` naming the dimension and the value.
+
 Checks: ``inside_space`` (30 ask/tell rounds of :func:`sphere`), ``reproducible``
 (same seed -> same proposals; if the strategy draws random numbers, some other
 seed gives other proposals), ``tolerates_failures`` (``tell(params, None)`` and
@@ -42,8 +47,28 @@ def sphere_objective(trial: Any) -> float:
     return sphere(trial.params)
 
 
+def _guard_units(space: Space, who: str) -> Space:
+    """Make every dimension of ``space`` refuse unit values outside ``[0, 1]``."""
+    for name, dim in space.dims.items():
+        if "from_unit" in vars(dim):
+            continue
+        inner = dim.from_unit
+
+        def from_unit(u, name=name, inner=inner):
+            if not 0.0 <= float(u) <= 1.0:
+                raise AssertionError(f"{who}: proposed the unit value {float(u)!r} for dimension {name!r}; "
+                                     "unit values must lie in [0, 1] (from_unit would clip it)")
+            return inner(u)
+        dim.from_unit = from_unit  # on the instance: the kit's space only
+    return space
+
+
 def _build(component: Any, hparams: dict, seed: int | None):
-    return component.factory(conformance_space(), seed=seed, **hparams)
+    strategy = component.factory(_guard_units(conformance_space(), component.name), seed=seed, **hparams)
+    space = getattr(strategy, "space", None)
+    if isinstance(space, Space):  # a strategy that copied the space is guarded too
+        _guard_units(space, component.name)
+    return strategy
 
 
 def _run(strategy: Any, rounds: int = ROUNDS, fail_every: int = 0) -> list[dict]:

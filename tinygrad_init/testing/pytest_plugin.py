@@ -3,7 +3,9 @@
 A test that takes the argument ``tgi_case`` is parametrized over the conformance
 cases selected by its ``@pytest.mark.tgi_conformance(plugins=..., kinds=...,
 names=..., expected_failed_checks=...)`` marker (all discovered plugins without
-one). ``--tgi-plugins=a,b`` narrows every such test to those plugins.
+one). ``--tgi-plugins=a,b`` narrows every such test (marker or
+``parametrize_with_checks``) to the cases of those plugins: the others are
+deselected; a name that matches no installed plugin is a usage error.
 """
 from __future__ import annotations
 
@@ -26,12 +28,33 @@ def pytest_generate_tests(metafunc):
         return
     if any("tgi_case" in m.args[0] for m in metafunc.definition.iter_markers("parametrize")):
         return  # parametrize_with_checks already did it
-    from .conformance import conformance_cases, pytest_params
+    from .conformance import selected_params
 
     marker = metafunc.definition.get_closest_marker("tgi_conformance")
     kwargs = dict(marker.kwargs) if marker else {}
     expected = kwargs.pop("expected_failed_checks", None)
-    option = metafunc.config.getoption("--tgi-plugins")
-    if option:
-        kwargs["plugins"] = [p.strip() for p in option.split(",") if p.strip()]
-    metafunc.parametrize("tgi_case", pytest_params(conformance_cases(**kwargs), expected))
+    metafunc.parametrize("tgi_case", selected_params(expected, **kwargs))
+
+
+def pytest_collection_modifyitems(config, items):
+    option = config.getoption("--tgi-plugins")
+    if not option:
+        return
+    import pytest
+
+    from ..registry import get_registry
+    from .conformance import SelectionError, SelectionErrorCase, check_selectors, selects
+
+    only = [p.strip() for p in option.split(",") if p.strip()]
+    try:
+        check_selectors(only, get_registry().plugins(), f"--tgi-plugins={option}")
+    except SelectionError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    keep, drop = [], []
+    for item in items:
+        case = getattr(item, "callspec", None) and item.callspec.params.get("tgi_case")
+        narrowed = case is not None and not isinstance(case, SelectionErrorCase) and not selects(case.plugin, only)
+        (drop if narrowed else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
