@@ -29,18 +29,25 @@ def available() -> bool:
 
 def plot_curves(curves: Mapping[str, Sequence[float]], path: str | Path | None = None, *,
                 title: str = "", xlabel: str = "epoch", ylabel: str = "cost", logy: bool = False,
-                x: Sequence[float] | None = None) -> Any:
+                x: Sequence[float] | None = None,
+                levels: Mapping[str, float] | None = None) -> Any:
     """Draw one line per entry of ``curves``; save the figure as a PNG at ``path`` and return
     the path, or with ``path=None`` return the matplotlib ``Figure`` (in a notebook, a cell
-    whose last value it is displays it inline)."""
+    whose last value it is displays it inline). ``levels`` draws labelled horizontal lines
+    (``{"ln(10)": 2.303}``). Each curve has its own line style and marker shape, so curves
+    that coincide stay distinguishable."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     try:
         for i, (label, ys) in enumerate(curves.items()):
             xs = list(x) if x is not None else list(range(1, len(ys) + 1))
-            # line styles cycle too, so curves lying on top of each other stay visible
+            # line styles and marker shapes cycle, so curves lying on top of each other stay
+            # visible; markers at about 12 points per curve, shifted per curve so they interleave
+            every = max(1, len(ys) // 12)
             ax.plot(xs[:len(ys)], list(ys), label=label, ls=("-", "--", "-.", ":")[i % 4],
-                    marker="o" if len(ys) < 25 else None, ms=3)
+                    marker="os^Dv<>p"[i % 8], ms=4, markevery=(i % every, every))
+        for label, y in (levels or {}).items():
+            ax.axhline(y, color="0.5", lw=0.8, ls=(0, (2, 2)), label=label)
         ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
         if logy:
             ax.set_yscale("log")
