@@ -39,6 +39,10 @@ def test_block_syntax_keep_filter_and_timings_are_compared_loosely() -> None:
     assert out == "| row 0.123\n" == m["body"]
     assert figures.comparable("took 1.25 s, 3 ms/step") == figures.comparable("took 9.1 s, 40 ms/step")
     assert figures.comparable("| row 0.123") != figures.comparable("| row 0.124")
+    # a longer time widens its column: the padding it moves is not a change
+    assert (figures.comparable("┃ a   ┃ time ┃\n│ 0.5 │ 9.1s │\n└─────┴──────┘")
+            == figures.comparable("┃ a   ┃  time ┃\n│ 0.5 │ 10.1s │\n└─────┴───────┘"))
+    assert figures.comparable("│ 0.5 │") != figures.comparable("│ 0.55 │")
 
 
 def test_stale_block_is_reported_and_rewritten(tmp_path, monkeypatch) -> None:
