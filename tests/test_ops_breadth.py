@@ -17,10 +17,33 @@ from hypothesis.extra import numpy as hnp
 
 import tinygrad_init as tgi
 from tinygrad_init.tensor import Tensor
-from tinygrad_init.testing import arrays, broadcastable_shapes, gradcheck, shapes
-from test_ops import SMALL, Op, binary, unary
+from tinygrad_init.testing import arrays, broadcastable_shapes, check_op, shapes
 
-erf = np.vectorize(math.erf)
+SMALL = shapes(min_dims=0, max_dims=3, max_side=3)
+
+
+class Op:
+    """A row: ``fn(*tensors, **params)``, ``ref(*arrays, **params)`` written from PyTorch's
+    definition, and how to draw the inputs: check_op's keywords (``unary``/``binary``) or a
+    strategy of ``(arrays, params)``."""
+
+    def __init__(self, name: str, fn: Any, ref: Any, draw: Any = None) -> None:
+        self.name, self.fn, self.ref = name, fn, ref
+        self.kw = dict(draw or {}) if not isinstance(draw, st.SearchStrategy) else {"inputs": draw}
+
+
+def unary(min_value: float = -3.0, max_value: float = 3.0, positive: bool = False,
+          avoid: tuple = (), margin: float = 1e-3) -> dict:
+    return {"domain": (max(min_value, margin) if positive else min_value, max_value),
+            "avoid": avoid, "margin": margin}
+
+
+def binary(a_kw: dict | None = None, b_kw: dict | None = None) -> dict:
+    a, b = unary(**(a_kw or {})), unary(**(b_kw or {}))
+    return {"nargs": 2, "domain": [a["domain"], b["domain"]], "avoid": [a["avoid"], b["avoid"]],
+            "margin": max(a["margin"], b["margin"])}
+
+erf = np.vectorize(math.erf, otypes=[float])
 SELU_A, SELU_S = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
@@ -468,18 +491,8 @@ OPS = [
 
 
 @pytest.mark.parametrize("op", OPS, ids=[o.name for o in OPS])
-@given(data=st.data())
-def test_op(op: Op, data: Any) -> None:
-    xs, params = data.draw(op.inputs)
-    with np.errstate(all="ignore"):
-        expected = np.asarray(op.ref(*xs, **params), dtype=np.float64)
-    out = op.fn(*[Tensor(x) for x in xs], **params)
-    assert out.dtype == np.float64 and out.shape == expected.shape
-    np.testing.assert_allclose(out.data, expected, rtol=1e-9, atol=1e-12)
-    out32 = op.fn(*[Tensor(x.astype(np.float32)) for x in xs], **params)
-    assert out32.dtype == np.float32, f"{op.name} turned float32 into {out32.dtype}"
-    np.testing.assert_allclose(out32.data, expected, rtol=2e-4, atol=2e-4)
-    assert gradcheck(lambda *ts: op.fn(*ts, **params), *xs)
+def test_op(op: Op) -> None:
+    check_op(op.fn, ref=op.ref, **op.kw)
 
 
 # ---- ops without gradients: values, dtypes, and that they never join the graph --------------

@@ -6,7 +6,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..tensor import Tensor, _axes, op
+from ..tensor import Tensor, op
+from . import axes
 
 
 def _nograd(fn: Any, name: str) -> Any:
@@ -37,16 +38,13 @@ def _axis1(opname: str, axis: Any, ndim: int) -> int | None:
         raise TypeError(f"{opname}: axis must be an int or None, got {axis!r}")
     if ndim == 0 and axis in (0, -1):
         return None
-    try:
-        return _axes(axis, ndim)[0]
-    except ValueError as e:
-        raise ValueError(f"{opname}: {e}") from None
+    return axes(opname, axis, ndim)[0]
 
 
 def _bool_reduce(fn: Any, name: str) -> Any:
     @op(name=name)
     def rule(a: np.ndarray, *, axis: Any = None, keepdims: bool = False) -> tuple:
-        ax = None if axis is None or a.ndim == 0 and axis in (0, -1) else _axes(axis, a.ndim)
+        ax = None if axis is None or a.ndim == 0 and axis in (0, -1) else axes(name, axis, a.ndim)
         return fn(a, axis=ax, keepdims=keepdims), None
     return rule
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import Tensor, _axes, op, where
+from ..tensor import Tensor, op, where
+from . import axes
 from .compare import _along, take_along_axis
 
 
@@ -22,10 +23,7 @@ def _index(name: str, index: Any, what: str = "index") -> np.ndarray:
 
 
 def _axis(name: str, axis: Any, ndim: int) -> int:
-    try:
-        return _axes(axis, max(ndim, 1))[0]
-    except ValueError as e:
-        raise ValueError(f"{name}: {e}") from None
+    return axes(name, axis, max(ndim, 1))[0]
 
 
 def _check(name: str, shape: tuple, idx: np.ndarray, ax: int, fits: tuple, what: str) -> None:

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import Tensor, _axes, _kshape, op
+from ..tensor import Tensor, op
+from . import axes
 
 
 def _t(x: Any) -> Tensor:
@@ -21,10 +22,7 @@ def _ax(name: str, axis: Any, ndim: int) -> Any:
     if ndim == 0:
         if all(a in (0, -1) for a in ((axis,) if np.isscalar(axis) else axis)):
             return None
-    try:
-        return _axes(axis, ndim)
-    except ValueError as e:
-        raise ValueError(f"{name}: {e}") from None
+    return axes(name, axis, ndim)
 
 
 def _one(name: str, axis: Any, ndim: int) -> int:
@@ -42,7 +40,7 @@ def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tens
 def _logsumexp(a: np.ndarray, *, axis: Any, keepdims: bool) -> tuple:
     # own rule: shifted by the max so exp never overflows; the gradient is softmax
     ax = _ax("logsumexp", axis, a.ndim)
-    m = np.max(a, axis=ax, keepdims=True) if a.size else np.zeros(_kshape(ax, a.shape), a.dtype)
+    m = np.max(a, axis=ax, keepdims=True) if a.size else np.zeros_like(np.sum(a, ax, keepdims=True))
     m = np.where(np.isfinite(m), m, 0)  # all -inf -> -inf (not nan), as PyTorch
     with np.errstate(divide="ignore"):
         lse = np.log(np.sum(np.exp(a - m), axis=ax, keepdims=True)) + m
@@ -75,7 +73,7 @@ def _prod(a: np.ndarray, *, axis: Any, keepdims: bool) -> tuple:
         # d/da_k prod = (product before k) * (product after k): exact with zeros in the slice
         others = _excl(b, np.multiply, ax, False) * _excl(b, np.multiply, ax, True)
         return (g.reshape(out.shape) * others).reshape(a.shape)
-    res = out if keepdims and not flat else out.reshape(_kshape(None, a.shape)) if keepdims \
+    res = out if keepdims and not flat else out.reshape((1,) * a.ndim) if keepdims \
         else np.prod(b, axis=ax)
     return res, back
 

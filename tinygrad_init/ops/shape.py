@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import Tensor, _axes, concatenate, op
+from ..tensor import Tensor, concatenate, op
+from . import axes
 
 cat = concatenate  # PyTorch's name
 
@@ -23,25 +24,18 @@ def _ints(name: str, sizes: tuple) -> tuple:
     return tuple(int(s) for s in sizes)
 
 
-def _ax(name: str, axis: Any, ndim: int) -> tuple:
-    try:
-        return _axes(axis, ndim)
-    except ValueError as e:
-        raise ValueError(f"{name}: {e}") from None
-
-
 def squeeze(x: Any, axis: Any = None) -> Tensor:
     """Drop size-1 axes (all, or those in ``axis``; an axis whose size is not 1 is kept, as
     in PyTorch, where NumPy would raise)."""
     x = _t(x)
-    ax = _ax("squeeze", axis, x.ndim) if x.ndim else ()
+    ax = axes("squeeze", axis, x.ndim) if x.ndim else ()
     return x.reshape(tuple(s for i, s in enumerate(x.shape) if not (i in ax and s == 1)))
 
 
 def unsqueeze(x: Any, axis: int) -> Tensor:
     """Insert a size-1 axis at ``axis`` (``-ndim-1 <= axis <= ndim``)."""
     x = _t(x)
-    i = _ax("unsqueeze", axis, x.ndim + 1)[0]
+    i = axes("unsqueeze", axis, x.ndim + 1)[0]
     return x.reshape(x.shape[:i] + (1,) + x.shape[i:])
 
 
@@ -110,7 +104,7 @@ def tile(x: Any, *reps: Any) -> Tensor:
 
 @op(name="flip")
 def _flip(a: np.ndarray, *, axis: Any) -> tuple:
-    ax = _ax("flip", axis, a.ndim) if a.ndim else None
+    ax = axes("flip", axis, a.ndim) if a.ndim else None
     return np.flip(a, ax).copy(), lambda g: np.flip(g, ax).copy()
 
 
@@ -122,7 +116,7 @@ def flip(x: Any, axis: Any = None) -> Tensor:
 @op(name="roll")
 def _roll(a: np.ndarray, *, shifts: Any, axis: Any) -> tuple:
     if axis is not None:
-        _ax("roll", axis, a.ndim)
+        axes("roll", axis, a.ndim)
     back = np.negative(shifts).tolist() if not np.isscalar(shifts) else -shifts
     return np.roll(a, shifts, axis), lambda g: np.roll(g, back, axis)
 
@@ -136,7 +130,7 @@ def split(x: Any, split_size_or_sections: Any, axis: int = 0) -> tuple:
     """PyTorch's ``split``: an int gives pieces of that size (the last may be smaller), a
     list gives the sizes (they must add up to the axis). (``np.split`` counts sections.)"""
     x = _t(x)
-    i = _ax("split", axis, x.ndim)[0] if x.ndim else _ax("split", axis, 0)
+    i = axes("split", axis, x.ndim)[0] if x.ndim else axes("split", axis, 0)
     n = x.shape[i]
     s = split_size_or_sections
     if isinstance(s, (int, np.integer)) and not isinstance(s, bool):
@@ -161,14 +155,14 @@ def chunk(x: Any, chunks: int, axis: int = 0) -> tuple:
     x = _t(x)
     if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks < 1:
         raise ValueError(f"chunk: chunks={chunks!r} must be an int >= 1")
-    n = x.shape[_ax("chunk", axis, x.ndim)[0]]
+    n = x.shape[axes("chunk", axis, x.ndim)[0]]
     return split(x, max(-(-n // chunks), 1), axis)
 
 
 def unflatten(x: Any, axis: int, sizes: Any) -> Tensor:
     """Split axis ``axis`` into ``sizes`` (one ``-1`` allowed)."""
     x = _t(x)
-    i = _ax("unflatten", axis, x.ndim)[0]
+    i = axes("unflatten", axis, x.ndim)[0]
     sizes = _ints("unflatten", tuple(sizes))
     known = int(np.prod([s for s in sizes if s != -1]))
     if sizes.count(-1) > 1 or (x.shape[i] != known if -1 not in sizes else
@@ -200,7 +194,7 @@ def diagonal(x: Any, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
 def _diagonal(a: np.ndarray, *, offset: int, dim1: int, dim2: int) -> tuple:
     if a.ndim < 2:
         raise ValueError(f"diagonal: needs at least 2 dimensions, got shape {a.shape}")
-    i, j = _ax("diagonal", (dim1, dim2), a.ndim)
+    i, j = axes("diagonal", (dim1, dim2), a.ndim)
     if i == j:
         raise ValueError(f"diagonal: dim1 and dim2 are the same axis ({dim1}, {dim2})")
     out = np.diagonal(a, offset, i, j).copy()
