@@ -98,7 +98,7 @@ def test_train_runs_a_config_with_overrides_and_checkpoints(tmp_path):
     ("train.epochs=0", "'train.epochs': 0 is invalid; must be an integer >= 1"),
     ("data.name='mnist'", "'data.name': 'mnist' is invalid; allowed: digits, moons, spirals, blobs, idx"),
     ("train.epoch=3", "'train.epoch': 3 is invalid; the fields of [train] are: epochs"),
-    ("model.layers.1.type='relu6'", "'model.layers.1'"),
+    ("model.layers.1.type='relu7'", "'model.layers.1'"),
     ("data.val_fraction=1.5", "'data.val_fraction': 1.5 is invalid; must be between 0 and 1"),
     ("schedule.unit='batch'", "allowed: epoch, step"),
     ("trian.epochs=3", "(did you mean 'train'?)"),

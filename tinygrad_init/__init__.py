@@ -25,6 +25,23 @@ _LAZY = {
     "Trainer": "trainer", "History": "trainer",
     "PluginRegistry": "registry", "PluginError": "registry",
 }
+# the op modules (tinygrad_init/ops/, table in docs/ops.md): public name -> module
+for _mod, _names in {
+    "compare": "lt le gt ge eq ne less less_equal greater greater_equal equal not_equal "
+               "logical_not logical_and logical_or logical_xor isnan isinf isfinite any all "
+               "argmax argmin sort topk argsort take_along_axis",
+    "shape": "cat squeeze unsqueeze expand broadcast_to permute repeat tile flip roll split "
+             "chunk unflatten tril triu diagonal",
+    "reduce": "std logsumexp prod cumsum cumprod norm",
+    "math": "sin cos tan sinh cosh asin acos atan arcsin arccos arctan square reciprocal rsqrt "
+            "exp2 log2 log10 log1p expm1 sign erf floor ceil round trunc remainder mod "
+            "floor_divide atan2 arctan2 logaddexp lerp",
+    "activation": "gelu silu elu selu celu softplus mish hardswish hardsigmoid hardtanh relu6 "
+                  "logsigmoid softsign prelu",
+    "index": "gather scatter_add index_select masked_fill one_hot",
+    "einsum": "einsum",
+}.items():
+    _LAZY.update(dict.fromkeys(_names.split(), f"ops.{_mod}"))
 _SUBMODULES = {"nn", "functional", "datasets", "testing", "search", "validation", "registry",
                "hookspecs", "tensor", "init", "optim", "trainer", "cli", "checkpoint", "plot"}
 

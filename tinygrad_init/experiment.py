@@ -17,7 +17,9 @@ import numpy as np
 
 DATASETS = ("digits", "moons", "spirals", "blobs", "idx")
 LAYERS = ("linear", "conv2d", "relu", "leaky_relu", "tanh", "sigmoid", "softmax", "dropout",
-          "flatten", "maxpool2d", "avgpool2d", "norm")
+          "flatten", "maxpool2d", "avgpool2d", "norm", "gelu", "silu", "elu", "selu", "celu",
+          "softplus", "mish", "hardswish", "hardsigmoid", "relu6", "hardtanh", "logsigmoid",
+          "softsign", "prelu")
 SCHEMA: dict[str, dict[str, tuple]] = {  # section -> field -> (types, default)
     "data": {"name": (str, "digits"), "val_fraction": ((int, float), 0.2), "seed": (int, 0),
              "standardize": (bool, True), "images": (bool, False), "n_samples": (int, None),
@@ -248,9 +250,7 @@ def build_model(m: dict, input_shape: tuple[int, ...]):
             elif kind == "dropout":
                 mod = nn.Dropout(spec.pop("p", 0.5), rng=rng)
             else:
-                cls = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh,
-                       "sigmoid": nn.Sigmoid, "softmax": nn.Softmax}[kind]
-                mod = cls(**spec)
+                mod = nn.ACTIVATIONS[kind](**spec)  # options as in PyTorch (alpha, beta, ...)
         except KeyError as exc:
             _fail(field, kind, f"{kind} layers need the field {exc.args[0]!r}")
         except TypeError as exc:

@@ -878,3 +878,9 @@ Tensor.exp, Tensor.log, Tensor.sqrt, Tensor.relu = exp, log, sqrt, relu
 Tensor.sigmoid, Tensor.tanh = sigmoid, tanh
 
 from . import conv as _conv  # noqa: E402,F401  (attaches conv2d & pooling to Tensor)
+from .ops import compare as _compare  # noqa: E402,F401  (comparisons, logical, sort/topk)
+from .ops import math as _math  # noqa: E402,F401  (unary math, %, //, atan2, ...)
+from .ops import shape as _shape  # noqa: E402,F401  (squeeze, expand, split, ...)
+from .ops import reduce as _reduce  # noqa: E402,F401  (std, logsumexp, prod, cumsum, norm)
+from .ops import activation as _activation  # noqa: E402,F401  (gelu, silu, elu, selu, ...)
+from .ops import index as _index  # noqa: E402,F401  (gather, scatter_add, masked_fill, ...)
