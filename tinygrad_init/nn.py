@@ -645,3 +645,9 @@ class Softmax(Module):
 
     def extra_repr(self) -> str:
         return f"axis={self.axis}"
+
+
+# Recurrent layers and Embedding live in rnn.py; exported here as nn.RNN, nn.GRU, ...
+from .rnn import GRU, LSTM, RNN, Embedding, GRUCell, LSTMCell, RNNCell  # noqa: E402
+
+__all__ += ["RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell", "Embedding"]
