@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-DATASETS = ("digits", "moons", "spirals", "blobs", "idx")
+DATASETS = ("digits", "moons", "spirals", "blobs", "idx", "mnist1d")
 LAYERS = ("linear", "conv2d", "relu", "leaky_relu", "tanh", "sigmoid", "softmax", "dropout",
           "flatten", "maxpool2d", "avgpool2d", "norm", "gelu", "silu", "elu", "selu", "celu",
           "softplus", "mish", "hardswish", "hardsigmoid", "relu6", "hardtanh", "logsigmoid",
-          "softsign", "prelu")
+          "softsign", "prelu", "rnn", "gru", "lstm", "embedding")
 SCHEMA: dict[str, dict[str, tuple]] = {  # section -> field -> (types, default)
     "data": {"name": (str, "digits"), "val_fraction": ((int, float), 0.2), "seed": (int, 0),
              "standardize": (bool, True), "images": (bool, False), "n_samples": (int, None),
@@ -179,13 +179,18 @@ def load_data(d: dict) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray,
     extra = {k: d[k] for k in ("n_samples", "noise") if d[k] is not None}
     if name == "digits":
         X, y = D.load_digits(images=d["images"])
+    elif name == "mnist1d":
+        X = y = None
     elif name == "idx":
         X, y = D.load_idx(d["path"]).astype(np.float32), D.load_idx(d["labels"]).astype(np.int64)
         X = X.reshape(len(X), 1, *X.shape[1:]) if d["images"] else X.reshape(len(X), -1)
     else:
         X, y = getattr(D, f"make_{name}")(seed=d["seed"], **extra)
-    Xtr, Xva, ytr, yva = D.train_val_split(X, y, val_fraction=d["val_fraction"], seed=d["seed"],
-                                           stratify=d["stratify"])
+    if name == "mnist1d":  # its own 4,000 / 1,000 split: the 1,000 test signals validate
+        (Xtr, ytr), (Xva, yva) = D.load_mnist1d()
+    else:
+        Xtr, Xva, ytr, yva = D.train_val_split(X, y, val_fraction=d["val_fraction"], seed=d["seed"],
+                                               stratify=d["stratify"])
     if d["standardize"]:
         if d["images"]:  # one mean and std for all pixels, so images stay images
             mu, sd = Xtr.mean(), Xtr.std() or 1.0
@@ -247,6 +252,12 @@ def build_model(m: dict, input_shape: tuple[int, ...]):
             elif kind == "norm":
                 name = spec.pop("name", "batch_norm")
                 mod = tgi.norm(name, shape[0], **spec)
+            elif kind in ("rnn", "gru", "lstm"):
+                mod = _recurrent_layer(kind, shape, spec, rng)
+                shape = mod.out_shape
+            elif kind == "embedding":
+                mod = nn.Embedding(spec.pop("num"), spec.pop("dim"), rng=rng, **_inits(spec), **spec)
+                shape = (*shape, mod.embedding_dim)
             elif kind == "dropout":
                 mod = nn.Dropout(spec.pop("p", 0.5), rng=rng)
             else:
@@ -259,15 +270,51 @@ def build_model(m: dict, input_shape: tuple[int, ...]):
     return nn.Sequential(*mods)
 
 
-def _inits(spec: dict) -> dict:
+def _inits(spec: dict, keys: tuple = ("weight_init", "bias_init")) -> dict:
     import tinygrad_init as tgi
 
     out = {}
-    for key in ("weight_init", "bias_init"):
+    for key in keys:
         if key in spec:
             name, hp = _component(spec.pop(key), key)
             out[key] = tgi.initializer(name, **hp)
     return out
+
+
+def _recurrent_layer(kind: str, shape: tuple, spec: dict, rng):
+    """``rnn``/``gru``/``lstm`` layer of a config: batch-first input ``(seq, features)`` (or
+    ``(seq,)``: one feature per step); ``output = "sequence"`` (default: every step's states,
+    ``(seq, directions*hidden)``) or ``"last"`` (the last layer's final states, ``(directions*hidden,)``)."""
+    from . import nn
+
+    class Recurrent(nn.Module):
+        def __init__(self):
+            super().__init__()
+            if len(shape) not in (1, 2):
+                _fail(kind, shape, f"{kind} needs (seq, features) or (seq,) input")
+            self.output = spec.pop("output", "sequence")
+            if self.output not in ("sequence", "last"):
+                _fail(f"{kind}.output", self.output, "allowed: sequence, last")
+            cls = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[kind]
+            feats = shape[1] if len(shape) == 2 else 1
+            self.rnn = cls(feats, spec.pop("hidden"), batch_first=True, rng=rng,
+                           **_inits(spec, ("weight_ih_init", "weight_hh_init", "bias_init")), **spec)
+            width = self.rnn.hidden_size * (2 if self.rnn.bidirectional else 1)
+            self.out_shape = (shape[0], width) if self.output == "sequence" else (width,)
+
+        def forward(self, x):
+            x = x if x.ndim == 3 else x.reshape(*x.shape, 1)
+            out, h = self.rnn(x)
+            if self.output == "sequence":
+                return out
+            h = h[0] if isinstance(h, tuple) else h
+            last = h[-2:] if self.rnn.bidirectional else h[-1:]  # the last layer's directions
+            return last.transpose(1, 0, 2).reshape(x.shape[0], -1)
+
+        def extra_repr(self):
+            return f"output={self.output!r}"
+
+    return Recurrent()
 
 
 def _pair(v):

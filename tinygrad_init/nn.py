@@ -724,3 +724,7 @@ ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh, "sigmoid": S
                "logsigmoid": LogSigmoid, "softsign": Softsign, "prelu": PReLU}
 __all__ += ["GELU", "SiLU", "ELU", "SELU", "CELU", "Softplus", "Mish", "Hardswish", "Hardsigmoid",
             "ReLU6", "Hardtanh", "LogSigmoid", "Softsign", "PReLU", "ACTIVATIONS"]
+# Recurrent layers and Embedding live in rnn.py; exported here as nn.RNN, nn.GRU, ...
+from .rnn import GRU, LSTM, RNN, Embedding, GRUCell, LSTMCell, RNNCell  # noqa: E402
+
+__all__ += ["RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell", "Embedding"]
