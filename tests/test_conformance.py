@@ -197,6 +197,9 @@ import numpy as np  # noqa: E402
 from tinygrad_init import Initializer, Tensor  # noqa: E402
 from tinygrad_init.registry import Component  # noqa: E402
 from tinygrad_init.search import Strategy  # noqa: E402
+from tinygrad_init_plugins.early_stopping import EarlyStopping  # noqa: E402
+from tinygrad_init_plugins.norm_rms import RMSNorm  # noqa: E402
+from tinygrad_init_plugins.optim_sgd import SGD  # noqa: E402
 
 
 class UniformInit(Initializer):
@@ -258,14 +261,7 @@ def changes_then_checks(**hp):
     return lsuv_like  # scales the weights before the forward that rejects the batch
 
 
-def _sgd():
-    from tinygrad_init_plugins.optim_sgd import SGD
-    return SGD
-
-
 def optimizer(kind):
-    SGD = _sgd()
-
     class Broken(SGD):
         calls = 0
 
@@ -296,14 +292,7 @@ def optimizer(kind):
     return Broken
 
 
-def _rms():
-    from tinygrad_init_plugins.norm_rms import RMSNorm
-    return RMSNorm
-
-
 def norm(kind):
-    RMSNorm = _rms()
-
     class Broken(RMSNorm):
         seen = 0
 
@@ -381,13 +370,8 @@ class MisspelledHook:
         pass
 
 
-def _early_stopping():
-    from tinygrad_init_plugins.early_stopping import EarlyStopping
-    return EarlyStopping
-
-
 def early_stopping(kind):
-    class Broken(_early_stopping()):
+    class Broken(EarlyStopping):
         _restored = None
 
         def load_state_dict(self, sd):
@@ -451,3 +435,47 @@ def test_each_check_fails_on_a_plugin_broken_the_way_it_targets(key):
         warnings.simplefilter("ignore", RuntimeWarning)
         with pytest.raises(AssertionError, match=message):
             checks_for(kind)[check](comp, dict(hparams))
+
+
+# ------------------------------------------------------- the documented strategy (docs/search.md)
+def _docs_halton(monkeypatch):
+    text = (ROOT / "docs" / "search.md").read_text()
+    code = re.search(r'```python\n("""Registers the search strategy ``halton``.*?)```', text, re.S).group(1)
+    mod = types.ModuleType("docs_halton")
+    exec(compile(code, "docs/search.md", "exec"), vars(mod))
+    monkeypatch.setitem(sys.modules, "docs_halton", mod)
+    return mod
+
+
+def test_the_halton_example_in_the_docs_is_a_halton_sequence(monkeypatch):
+    from tinygrad_init.search import Space, Uniform
+    halton = _docs_halton(monkeypatch).Halton(Space({"a": Uniform(0, 1), "b": Uniform(0, 1), "c": Uniform(0, 1)}))
+    points = [halton.ask() for _ in range(8)]
+    # Halton (1960), i = 1..8: bases 2, 3 and 5 (the van der Corput sequences)
+    base2 = [1 / 2, 1 / 4, 3 / 4, 1 / 8, 5 / 8, 3 / 8, 7 / 8, 1 / 16]
+    base3 = [1 / 3, 2 / 3, 1 / 9, 4 / 9, 7 / 9, 2 / 9, 5 / 9, 8 / 9]
+    base5 = [1 / 5, 2 / 5, 3 / 5, 4 / 5, 1 / 25, 6 / 25, 11 / 25, 16 / 25]
+    for p, a, b, c in zip(points, base2, base3, base5):
+        assert (p["a"], p["b"], p["c"]) == pytest.approx((a, b, c), abs=1e-12)
+
+
+def test_the_halton_example_passes_the_kit_with_its_own_hyperparameters(monkeypatch):
+    from tinygrad_init.search import Space
+    _docs_halton(monkeypatch)
+    reg = PluginRegistry([entry_point("halton", "docs_halton", "docs-dist")], env={}).load()
+    assert reg.build("search_strategy", "halton", Space({"x": (1, 2)}), seed=0, skip=3).index == 3
+    with pytest.raises(TypeError, match=r"unknown hyperparameter 'skpi' \(did you mean 'skip'\?\); "
+                                        r"accepted: seed, skip, shift"):
+        reg.build("search_strategy", "halton", Space({"x": (1, 2)}), seed=0, skpi=3)
+    cases = conformance_cases(plugins=["docs-dist"], registry=reg)
+    assert len(cases) == 2 * len(checks_for("search_strategy"))  # two examples: defaults, skip+shift
+    for case in cases:
+        case()
+
+
+def test_the_docs_table_names_every_check_of_every_kind():
+    docs = (ROOT / "docs" / "writing-plugins.md").read_text()
+    for kind in KINDS:
+        (row,) = [ln for ln in docs.splitlines() if ln.startswith(f"| {kind} |")]
+        documented = set(re.findall(r"`([a-z_]+)`", row.split("|")[5]))
+        assert set(checks_for(kind)) <= documented, (kind, set(checks_for(kind)) - documented)

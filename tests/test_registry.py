@@ -446,3 +446,13 @@ def test_accepted_hyperparameters_omit_what_the_host_passes():
     with pytest.raises(TypeError) as info:
         tgi.norm("batch_norm", 3, epss=1e-5)
     assert "num_features" not in str(info.value) and "accepted: eps" in str(info.value)
+
+
+def test_dir_lists_the_lazily_loaded_public_names():
+    import subprocess
+    code = "import tinygrad_init, sys; print(' '.join(dir(tinygrad_init))); print('tinygrad_init.tensor' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    names = set(out[0].split())
+    assert {"Tensor", "Trainer", "nn", "F", "optimizer", "search", "testing", "Schedule"} <= names
+    assert set(tgi.__all__) <= names
+    assert out[1] == "False"  # listing them imports nothing
