@@ -456,3 +456,19 @@ def test_dir_lists_the_lazily_loaded_public_names():
     assert {"Tensor", "Trainer", "nn", "F", "optimizer", "search", "testing", "Schedule"} <= names
     assert set(tgi.__all__) <= names
     assert out[1] == "False"  # listing them imports nothing
+
+
+def test_a_callback_raising_during_fit_is_named(monkeypatch):
+    from tinygrad_init import nn
+    from tinygrad_init.trainer import Trainer
+
+    class Bomb:
+        @hookimpl
+        def tinygrad_init_epoch_end(self, epoch):
+            raise ZeroDivisionError("division by zero")
+    model = nn.Sequential(nn.Linear(2, 2, rng=np.random.default_rng(0)))
+    trainer = Trainer(model, optimizer="sgd", callbacks=[Bomb()])
+    X, y = np.random.default_rng(1).standard_normal((8, 2)), np.array([0, 1] * 4)
+    with pytest.raises(PluginCodeError, match=r"^callback Bomb: tinygrad_init_epoch_end raised "
+                                              r"ZeroDivisionError: division by zero$"):
+        trainer.fit((X, y), epochs=1, batch_size=4)

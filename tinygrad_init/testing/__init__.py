@@ -8,7 +8,7 @@ _LAZY = {
     "gradcheck": "gradients", "numerical_grad": "gradients", "GradcheckError": "gradients",
     "shapes": "strategies", "broadcastable_shapes": "strategies", "arrays": "strategies",
     "conformance_cases": "conformance", "parametrize_with_checks": "conformance",
-    "ConformanceCase": "conformance",
+    "ConformanceCase": "conformance", "SelectionError": "conformance",
 }
 
 
