@@ -187,3 +187,295 @@ def test_the_docs_expected_failures_name_real_cases_of_the_docs_plugin(monkeypat
         (matched,) = [c for i, c in cases.items() if fnmatch.fnmatchcase(i, key)]
         with pytest.raises(AssertionError):  # the documented known failure really fails
             matched()
+
+
+# ------------------------------------------ every contract check fails on the plugin it targets
+# One deliberately broken plugin per check, each broken in the one way its check exists for;
+# a check that passed on its broken plugin would be a check that cannot fail.
+import numpy as np  # noqa: E402
+
+from tinygrad_init import Initializer, Tensor  # noqa: E402
+from tinygrad_init.registry import Component  # noqa: E402
+from tinygrad_init.search import Strategy  # noqa: E402
+from tinygrad_init_plugins.early_stopping import EarlyStopping  # noqa: E402
+from tinygrad_init_plugins.norm_rms import RMSNorm  # noqa: E402
+from tinygrad_init_plugins.optim_sgd import SGD  # noqa: E402
+
+
+class UniformInit(Initializer):
+    name = "uniform_one"
+
+    def sample(self, shape, rng):
+        return rng.uniform(-1.0, 1.0, size=shape)
+
+    def expected(self, shape):
+        return {"mean": 0.0, "var": 1 / 3, "low": -1.0, "high": 1.0}
+
+
+class IgnoresDtype(UniformInit):
+    def __call__(self, shape, rng=None, dtype=np.float32):
+        return super().__call__(shape, rng, np.float64)
+
+
+class GlobalRng(UniformInit):
+    def sample(self, shape, rng):
+        return np.random.uniform(-1.0, 1.0, size=shape)
+
+
+class WrongVariance(UniformInit):
+    def sample(self, shape, rng):
+        return rng.uniform(-0.5, 0.5, size=shape)  # declares U(-1, 1)
+
+
+def accepts_any_shape(**hp):
+    def init(shape, rng, dtype=np.float32):
+        return rng.uniform(-1, 1, size=np.abs(shape)).astype(dtype)
+    return init
+
+
+def lsuv_like(model, x, *, rng):
+    x = np.asarray(x)
+    for layer in [m for m in model.modules() if hasattr(m, "weight")]:
+        layer.weight.data = layer.weight.data * np.float32(0.9)
+    with __import__("tinygrad_init").no_grad():
+        model(Tensor(x))
+    return {"scaled": 0.9}
+
+
+def no_report(**hp):
+    def apply(model, x, *, rng):
+        lsuv_like(model, x, rng=rng)
+    return apply
+
+
+def ignores_rng(**hp):
+    def apply(model, x, *, rng):
+        noise = np.random.default_rng()
+        for layer in [m for m in model.modules() if hasattr(m, "weight")]:
+            layer.weight.data = (layer.weight.data + noise.normal(0, 0.01, layer.weight.shape)).astype(np.float32)
+        return {}
+    return apply
+
+
+def changes_then_checks(**hp):
+    return lsuv_like  # scales the weights before the forward that rejects the batch
+
+
+def optimizer(kind):
+    class Broken(SGD):
+        calls = 0
+
+        def update(self, p, g, state, group, step):
+            if kind == "ascends":
+                return p + group["lr"] * g
+            if kind == "sign":
+                return p - group["lr"] * np.sign(g)
+            if kind == "hidden_state":
+                return p - group["lr"] / (1 + self.calls) * g
+            return super().update(p, g, state, group, step)
+
+        def step(self):
+            if kind == "thaws":
+                for p in self._params:
+                    p.requires_grad = True
+            if kind == "nan_to_num":
+                for p in self._params:
+                    if p.grad is not None:
+                        p.grad = np.nan_to_num(p.grad, nan=0.0)
+            super().step()
+            self.calls += 1  # not in state_dict
+
+        def _validate_group(self, hp, where=""):
+            if kind == "abs_lr" and not callable(hp["lr"]):
+                hp["lr"] = abs(hp["lr"])
+            super()._validate_group(hp, where)
+    return Broken
+
+
+def norm(kind):
+    class Broken(RMSNorm):
+        seen = 0
+
+        def forward(self, x):
+            if kind == "identity":
+                return x * self.weight
+            if kind == "no_check":
+                ms = (x * x).mean(axis=-1, keepdims=True)
+                return x * (1.0 / (ms + 1e-6).sqrt())
+            if kind == "attribute_state":
+                if self.training:
+                    self.seen += 1
+                    return super().forward(x)
+                return super().forward(x) * (1.0 + self.seen)
+            if kind == "detached" or (kind == "detached_in_eval" and not self.training):
+                ms = np.mean(np.asarray(x.data) ** 2, axis=-1, keepdims=True)
+                return x * Tensor(1.0 / np.sqrt(ms + 1e-6)) * self.weight  # no gradient through ms
+            return super().forward(x)
+
+        def extra_repr(self):
+            return "" if kind == "bare_repr" else super().extra_repr()
+    return Broken
+
+
+class Counting:
+    """lr0 / (number of calls so far): a schedule with hidden state, not a function of the step."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, t):
+        self.calls += 1
+        return 0.1 / self.calls
+
+
+class UnitStrategy(Strategy):
+    def ask(self):
+        return self.space.from_unit(self.rng.random(len(self.space)))
+
+
+class OverOne(UnitStrategy):
+    def ask(self):
+        return self.space.from_unit(self.rng.random(len(self.space)) * 1.5)  # clipped to the bound
+
+
+class OutOfSpace(UnitStrategy):
+    def ask(self):
+        return {**super().ask(), "x": 7.0}
+
+
+class GlobalRandom(UnitStrategy):
+    def ask(self):
+        return self.space.from_unit(np.random.random(len(self.space)))
+
+
+class LostAfterFailure(UnitStrategy):
+    failed = False
+
+    def tell(self, params, value):
+        super().tell(params, value)
+        self.failed = self.failed or self.history[-1][1] is None
+
+    def ask(self):
+        return {**super().ask(), "x": 6.0} if self.failed else super().ask()
+
+
+class BatchTooLarge(UnitStrategy):
+    def ask_batch(self, n):
+        return [self.ask() for _ in range(n + 1)]
+
+
+class MisspelledHook:
+    @hookimpl
+    def tinygrad_init_epoch_ends(self, trainer, logs):
+        pass
+
+
+def early_stopping(kind):
+    class Broken(EarlyStopping):
+        _restored = None
+
+        def load_state_dict(self, sd):
+            if kind == "keeps_dict_only":
+                self._restored = dict(sd)  # reported back, but the behaviour is not restored
+
+        def state_dict(self):
+            return self._restored if self._restored is not None else super().state_dict()
+    return Broken
+
+
+BROKEN = {  # (kind, check[, variant]) -> (factory, hparams, what the failure says)
+    ("initializer", "shape_dtype"): (IgnoresDtype, {}, "dtype float64 returned for requested float32"),
+    ("initializer", "determinism"): (GlobalRng, {}, "the same seed gave different arrays"),
+    ("initializer", "statistics"): (WrongVariance, {}, "sample variance 0.08.* vs declared 0.333"),
+    ("initializer", "bad_input"): (accepts_any_shape, {}, r"accepted the invalid shape \(-1, 3\)"),
+    ("data_initializer", "report"): (no_report, {}, "returned NoneType, not a report dict"),
+    ("data_initializer", "determinism"): (ignores_rng, {}, "the same rng seed gave different weights"),
+    ("data_initializer", "bad_batch"): (changes_then_checks, {}, "changed the model before rejecting a bad batch"),
+    ("optimizer", "descends_quadratic"): (optimizer("ascends"), {"lr": 0.01}, "does not descend the quadratic"),
+    ("optimizer", "progresses_on_rosenbrock"): (optimizer("sign"), {"lr": 0.01}, "makes no progress on Rosenbrock"),
+    ("optimizer", "resumes_bit_identically"): (optimizer("hidden_state"), {"lr": 0.01},
+                                               "after resuming from state_dict differs"),
+    ("optimizer", "rejects_negative_lr"): (optimizer("abs_lr"), {"lr": 0.01}, r"accepts lr=-1"),
+    ("optimizer", "skips_frozen_params"): (optimizer("thaws"), {"lr": 0.01}, "updated a frozen parameter"),
+    ("optimizer", "raises_on_nonfinite_grad"): (optimizer("nan_to_num"), {"lr": 0.01},
+                                                "accepted a NaN gradient"),
+    ("schedule", "finite"): (lambda: lambda t: 0.1 - 1e-5 * t, {}, r"s\(1000000\) = -9\.9; must be finite and >= 0"),
+    ("schedule", "deterministic"): (Counting, {}, "not a pure function of the step"),
+    ("schedule", "resumable"): (Counting, {},
+                                r"at step 1 a fresh instance gives 0.1 but one that evaluated steps 0..0 first gives 0.05"),
+    ("schedule", "rejects_negative_step"): (lambda: lambda t: 0.1, {}, r"s\(-1\) returned 0.1"),
+    ("norm", "gradcheck_train"): (norm("detached"), {}, "train-mode gradient of the input is wrong"),
+    ("norm", "gradcheck_eval"): (norm("detached_in_eval"), {}, "eval-mode gradient of the input is wrong"),
+    ("norm", "normalized_statistics"): (norm("identity"), {}, "output is not normalized"),
+    ("norm", "state_dict_round_trip"): (norm("attribute_state"), {}, "eval outputs differ after a state_dict round trip"),
+    ("norm", "channel_mismatch"): (norm("no_check"), {"elementwise_affine": False},
+                                   r"an input of shape \(4, 12\) .* did not raise ValueError"),
+    ("norm", "repr"): (norm("bare_repr"), {}, "repr does not show the number of features: Broken()"),
+    ("search_strategy", "inside_space"): (OverOne, {}, r"proposed the unit value 1\.[0-9]+ for dimension"),
+    ("search_strategy", "inside_space", "raw"): (OutOfSpace, {}, r"proposal 0 .*'x': 7\.0.* is outside the space"),
+    ("search_strategy", "reproducible"): (GlobalRandom, {}, "two instances with seed=0 proposed different"),
+    ("search_strategy", "tolerates_failures"): (LostAfterFailure, {}, "after failed trials .* is outside the space"),
+    ("search_strategy", "ask_batch"): (BatchTooLarge, {}, "ask_batch.4. must return a list of at most 4"),
+    ("callback", "builds"): (lambda: None, {}, "the factory returned None"),
+    ("callback", "hooks"): (MisspelledHook, {}, "'tinygrad_init_epoch_ends' is not a tinygrad_init hook"),
+    ("callback", "state_roundtrip"): (early_stopping("ignores_load"), {"patience": 5},
+                                      "does not reproduce the state"),
+    ("callback", "state_roundtrip", "behaviour"): (early_stopping("keeps_dict_only"), {"patience": 5},
+                                                   "the restored callback behaves differently: at epoch 7"),
+}
+
+
+@pytest.mark.parametrize("key", [(k, c) for k in KINDS for c in checks_for(k)]
+                         + [k for k in BROKEN if len(k) == 3], ids="-".join)
+def test_each_check_fails_on_a_plugin_broken_the_way_it_targets(key):
+    kind, check = key[:2]
+    factory, hparams, message = BROKEN[key]
+    comp = Component(kind, f"broken_{check}", factory, "broken-dist[broken]")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(AssertionError, match=message):
+            checks_for(kind)[check](comp, dict(hparams))
+
+
+# ------------------------------------------------------- the documented strategy (docs/search.md)
+def _docs_halton(monkeypatch):
+    text = (ROOT / "docs" / "search.md").read_text()
+    code = re.search(r'```python\n("""Registers the search strategy ``halton``.*?)```', text, re.S).group(1)
+    mod = types.ModuleType("docs_halton")
+    exec(compile(code, "docs/search.md", "exec"), vars(mod))
+    monkeypatch.setitem(sys.modules, "docs_halton", mod)
+    return mod
+
+
+def test_the_halton_example_in_the_docs_is_a_halton_sequence(monkeypatch):
+    from tinygrad_init.search import Space, Uniform
+    halton = _docs_halton(monkeypatch).Halton(Space({"a": Uniform(0, 1), "b": Uniform(0, 1), "c": Uniform(0, 1)}))
+    points = [halton.ask() for _ in range(8)]
+    # Halton (1960), i = 1..8: bases 2, 3 and 5 (the van der Corput sequences)
+    base2 = [1 / 2, 1 / 4, 3 / 4, 1 / 8, 5 / 8, 3 / 8, 7 / 8, 1 / 16]
+    base3 = [1 / 3, 2 / 3, 1 / 9, 4 / 9, 7 / 9, 2 / 9, 5 / 9, 8 / 9]
+    base5 = [1 / 5, 2 / 5, 3 / 5, 4 / 5, 1 / 25, 6 / 25, 11 / 25, 16 / 25]
+    for p, a, b, c in zip(points, base2, base3, base5):
+        assert (p["a"], p["b"], p["c"]) == pytest.approx((a, b, c), abs=1e-12)
+
+
+def test_the_halton_example_passes_the_kit_with_its_own_hyperparameters(monkeypatch):
+    from tinygrad_init.search import Space
+    _docs_halton(monkeypatch)
+    reg = PluginRegistry([entry_point("halton", "docs_halton", "docs-dist")], env={}).load()
+    assert reg.build("search_strategy", "halton", Space({"x": (1, 2)}), seed=0, skip=3).index == 3
+    with pytest.raises(TypeError, match=r"unknown hyperparameter 'skpi' \(did you mean 'skip'\?\); "
+                                        r"accepted: seed, skip, shift"):
+        reg.build("search_strategy", "halton", Space({"x": (1, 2)}), seed=0, skpi=3)
+    cases = conformance_cases(plugins=["docs-dist"], registry=reg)
+    assert len(cases) == 2 * len(checks_for("search_strategy"))  # two examples: defaults, skip+shift
+    for case in cases:
+        case()
+
+
+def test_the_docs_table_names_every_check_of_every_kind():
+    docs = (ROOT / "docs" / "writing-plugins.md").read_text()
+    for kind in KINDS:
+        (row,) = [ln for ln in docs.splitlines() if ln.startswith(f"| {kind} |")]
+        documented = set(re.findall(r"`([a-z_]+)`", row.split("|")[5]))
+        assert set(checks_for(kind)) <= documented, (kind, set(checks_for(kind)) - documented)

@@ -446,3 +446,29 @@ def test_accepted_hyperparameters_omit_what_the_host_passes():
     with pytest.raises(TypeError) as info:
         tgi.norm("batch_norm", 3, epss=1e-5)
     assert "num_features" not in str(info.value) and "accepted: eps" in str(info.value)
+
+
+def test_dir_lists_the_lazily_loaded_public_names():
+    import subprocess
+    code = "import tinygrad_init, sys; print(' '.join(dir(tinygrad_init))); print('tinygrad_init.tensor' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    names = set(out[0].split())
+    assert {"Tensor", "Trainer", "nn", "F", "optimizer", "search", "testing", "Schedule"} <= names
+    assert set(tgi.__all__) <= names
+    assert out[1] == "False"  # listing them imports nothing
+
+
+def test_a_callback_raising_during_fit_is_named(monkeypatch):
+    from tinygrad_init import nn
+    from tinygrad_init.trainer import Trainer
+
+    class Bomb:
+        @hookimpl
+        def tinygrad_init_epoch_end(self, epoch):
+            raise ZeroDivisionError("division by zero")
+    model = nn.Sequential(nn.Linear(2, 2, rng=np.random.default_rng(0)))
+    trainer = Trainer(model, optimizer="sgd", callbacks=[Bomb()])
+    X, y = np.random.default_rng(1).standard_normal((8, 2)), np.array([0, 1] * 4)
+    with pytest.raises(PluginCodeError, match=r"^callback Bomb: tinygrad_init_epoch_end raised "
+                                              r"ZeroDivisionError: division by zero$"):
+        trainer.fit((X, y), epochs=1, batch_size=4)

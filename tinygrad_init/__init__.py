@@ -58,6 +58,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'tinygrad_init' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    """The module's names and the lazily loaded ones (``Tensor``, ``Trainer``, ``nn``...), so
+    completion finds them before first use."""
+    return sorted(set(globals()) | set(__all__))
+
+
 __all__ = ["hookimpl", "hookspec", "initializer", "data_initializer", "optimizer", "schedule",
            "norm", "search_strategy", "callback", "plugins", "available", *_LAZY, "F",
            *sorted(_SUBMODULES)]

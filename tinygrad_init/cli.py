@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plugins", help="list installed plugins, their components and load status",
                        description="List every plugin found through the entry-point group "
                        "tinygrad_init.plugins: components by kind, distribution, version, and "
-                       "failures in red with their reason. Exits 1 on a failure only in strict "
+                       "failures in red with their reason; what a plugin printed at import and "
+                       "imports slower than a second are noted. Exits 1 on a failure only in strict "
                        "mode (--strict or TINYGRAD_INIT_STRICT_PLUGINS=1).")
     p.add_argument("--kind", choices=list(KINDS), help="only plugins providing this kind")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

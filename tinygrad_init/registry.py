@@ -2,8 +2,11 @@
 
 Plugins are found through the entry-point group ``tinygrad_init.plugins`` (the
 built-ins too), loaded in sorted order, validated one by one and isolated: a
-plugin that fails to import or validate is reported as
-``distribution[entry-name]: <error>`` and every other plugin still works.
+plugin that fails to import or validate (any exception, ``SystemExit`` and
+``KeyboardInterrupt`` included) is reported as ``distribution[entry-name]: <error>``
+and every other plugin still works. What a plugin prints while it is imported is
+captured (``PluginInfo.output``), a slow import is named (``SlowPluginWarning``), and
+exceptions from factories and hooks name the plugin, component and hook (:func:`blame`).
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ _LAZY = {
     "check_op": "gradients",
     "shapes": "strategies", "broadcastable_shapes": "strategies", "arrays": "strategies",
     "conformance_cases": "conformance", "parametrize_with_checks": "conformance",
-    "ConformanceCase": "conformance",
+    "ConformanceCase": "conformance", "SelectionError": "conformance",
 }
 
 
