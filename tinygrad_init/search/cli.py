@@ -518,13 +518,29 @@ def _search(args: argparse.Namespace, console: Any) -> int:
     return 0
 
 
+class _Help(argparse._HelpAction):
+    """``search show --help`` is the help of ``search show``, not of ``search``."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, "config", None) == "show":
+            show = argparse.ArgumentParser(
+                prog=f"{parser.prog} show", description="Print the trial table of a study file and "
+                "its best trial's value and parameters (read-only: the file is not changed).")
+            show.add_argument("study_file", metavar="STUDY.db", help="the study file a search wrote")
+            show.add_argument("--study", metavar="NAME", help="the study, when the file holds several")
+            show.print_help()
+            parser.exit()
+        super().__call__(parser, namespace, values, option_string)
+
+
 def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``search`` to the ``tinygrad-init`` sub-commands."""
     p = subparsers.add_parser(
-        "search", help="run a hyperparameter search from a TOML config, or show a study",
+        "search", help="run a hyperparameter search from a TOML config, or show a study", add_help=False,
         description="Run (or resume) the hyperparameter search described by CONFIG.toml; rerunning "
         "the same command resumes an interrupted study. `search show STUDY.db` prints the trials "
         "and the best configuration. See docs/search.md.")
+    p.add_argument("-h", "--help", action=_Help, help="show this help (search show --help: that of show)")
     p.add_argument("config", metavar="CONFIG.toml|show", help="a search config, or 'show'")
     p.add_argument("study_file", nargs="?", metavar="STUDY.db", help="with 'show': the study file")
     p.add_argument("--study", default=None, metavar="NAME", help="the study name (default: from the config / the only one)")
