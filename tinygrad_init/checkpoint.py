@@ -30,7 +30,15 @@ class CheckpointWarning(UserWarning):
 
 
 def _umask() -> int:
-    mask = os.umask(0o022)
+    """The process's umask, read without changing it where the system allows (Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore at once
     os.umask(mask)
     return mask
 

@@ -57,7 +57,8 @@ def _fail(field: str, value: Any, allowed: str) -> None:
 
 
 def _did_you_mean(key: str, choices) -> str:
-    close = difflib.get_close_matches(key, list(choices), n=1) or [c for c in choices if key in c][:1]
+    close = difflib.get_close_matches(key, list(choices), n=1)
+    close = close or [c for c in choices if len(key) >= 3 and key in c][:1]  # slope -> negative_slope
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -437,8 +438,13 @@ def check_last_batch(cfg: dict, model, X) -> None:
     bs = cfg["train"]["batch_size"]
     if len(X) <= bs or len(X) % bs != 1:
         return
+    trial = copy.deepcopy(model).train()  # a copy: running statistics stay untouched
     try:
-        copy.deepcopy(model).train()(Tensor(X[:1]))  # a copy: running statistics stay untouched
+        trial(Tensor(X[:2]))
+    except ValueError:
+        return  # not about the last batch: training reports it
+    try:
+        trial(Tensor(X[:1]))
     except ValueError as exc:
         raise ConfigError(f"config field 'train.batch_size': {bs} leaves a last batch of one sample "
                           f"({len(X)} training samples = {len(X) // bs} x {bs} + 1), which the model "

@@ -518,19 +518,21 @@ def _search(args: argparse.Namespace, console: Any) -> int:
     return 0
 
 
-class _Help(argparse._HelpAction):
-    """``search show --help`` is the help of ``search show``, not of ``search``."""
+class _Help(argparse.Action):
+    """``-h``/``--help``; after ``show`` (``search show --help``) the help of ``search show``."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
 
     def __call__(self, parser, namespace, values, option_string=None):
         if getattr(namespace, "config", None) == "show":
-            show = argparse.ArgumentParser(
+            parser = argparse.ArgumentParser(
                 prog=f"{parser.prog} show", description="Print the trial table of a study file and "
                 "its best trial's value and parameters (read-only: the file is not changed).")
-            show.add_argument("study_file", metavar="STUDY.db", help="the study file a search wrote")
-            show.add_argument("--study", metavar="NAME", help="the study, when the file holds several")
-            show.print_help()
-            parser.exit()
-        super().__call__(parser, namespace, values, option_string)
+            parser.add_argument("study_file", metavar="STUDY.db", help="the study file a search wrote")
+            parser.add_argument("--study", metavar="NAME", help="the study, when the file holds several")
+        parser.print_help()
+        parser.exit()
 
 
 def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
