@@ -2,6 +2,7 @@
 weights after early stopping, file modes, no leaked files, a full disk named."""
 import errno
 import gc
+import math
 import json
 import os
 import stat
@@ -276,3 +277,32 @@ def test_a_full_disk_names_the_checkpoint_and_keeps_the_previous_one(saved, monk
 def test_resume_from_a_folder_is_refused_naming_it(tmp_path):
     with pytest.raises(CheckpointError, match="is a folder"):
         ckpt.load_checkpoint(tmp_path)
+
+
+def test_a_callback_state_that_does_not_load_changes_nothing(tmp_path):
+    X, y = data()
+
+    def callbacks():
+        return [tgi.callback("reduce_on_plateau", monitor="train_loss", patience=0, factor=0.5),
+                tgi.callback("early_stopping", monitor="train_loss", patience=50)]
+    t = make_trainer(model(), callbacks())
+    t.fit((X, y), epochs=2, batch_size=16)
+    t.save_checkpoint(tmp_path / "ck.npz")
+
+    def drop_wait(a):
+        del a["callback:early_stopping#0/wait"]
+    bad = rewrite(tmp_path / "ck.npz", tmp_path / "bad.npz", arrays=drop_wait)
+    m = model(seed=7)
+    rop, es = callbacks()
+    t = make_trainer(m, [rop, es])
+    before, opt_before, rop_before = weights(m), t.optimizer.state_dict(), dict(vars(rop))
+    with pytest.raises(CheckpointError, match=r"field 'callback:early_stopping#0' \(the state of "
+                                              r"early_stopping#0\) does not load: KeyError"):
+        t.fit((X, y), epochs=4, batch_size=16, resume=bad)
+    assert all(np.array_equal(m.state_dict()[k], v) for k, v in before.items())
+    after = t.optimizer.state_dict()
+    assert all(np.array_equal(after[k], opt_before[k]) for k in opt_before)
+    assert es.best_epoch == -1 and es.best_weights is None and es.wait == 0 and es.best == math.inf
+    assert vars(rop) == rop_before  # loaded first, then given its own state back
+    t.load_checkpoint(tmp_path / "ck.npz")
+    assert vars(rop) != rop_before  # (the good file does change it)

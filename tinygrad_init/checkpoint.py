@@ -220,23 +220,40 @@ def callback_prefixes(callbacks: Sequence[Any]) -> list[str]:
     return out
 
 
-def callback_states(path, arrays: Mapping[str, np.ndarray], callbacks: Sequence[Any]) -> list[tuple[Any, dict]]:
-    """``(callback, saved state)`` for each callback that has state in ``arrays``.
+def callback_states(path, arrays: Mapping[str, np.ndarray], callbacks: Sequence[Any]) -> list[tuple[str, Any, dict]]:
+    """``(key, callback, saved state)`` for each callback that has state in ``arrays``.
 
     A saved state that no callback of this run claims is reported with a warning
     (``CheckpointWarning``), not silently dropped.
     """
-    pairs, claimed = [], set()
+    found, claimed = [], set()
     for cb, prefix in zip(callbacks, callback_prefixes(callbacks)):
         saved = split(arrays, prefix)
         if saved and callable(getattr(cb, "load_state_dict", None)):
-            pairs.append((cb, saved))
+            found.append((prefix, cb, saved))
             claimed.add(prefix)
     owners = {k.split("/", 1)[0] for k in arrays if k.startswith("callback")}
     for prefix in sorted(owners - claimed):
         warnings.warn(f"checkpoint {str(path)!r} holds the state of {prefix.removeprefix('callback:')}, "
                       "which this run does not have; it is not used", CheckpointWarning, stacklevel=3)
-    return pairs
+    return found
+
+
+def load_callback_states(path, states: Sequence[tuple[str, Any, dict]]) -> None:
+    """Give each callback its saved state; if one refuses it, every callback gets its own back."""
+    done = []
+    for prefix, cb, saved in states:
+        before = cb.state_dict() if callable(getattr(cb, "state_dict", None)) else None
+        try:
+            cb.load_state_dict(saved)
+        except Exception as exc:
+            for undo, state in reversed(done + [(cb, before)]):
+                if state is not None:
+                    undo.load_state_dict(state)
+            raise CheckpointError(f"checkpoint {str(path)!r}: field {prefix!r} (the state of "
+                                  f"{prefix.removeprefix('callback:')}) does not load: "
+                                  f"{type(exc).__name__}: {exc}") from None
+        done.append((cb, before))
 
 
 def split(arrays: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:

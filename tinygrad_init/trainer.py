@@ -268,12 +268,11 @@ class Trainer:
         snapshot_opt = self.optimizer.state_dict()
         self.optimizer.load_state_dict(opt_sd)  # validates everything before it changes anything
         try:
+            ckpt.load_callback_states(path, cb_states)  # all or none
             self.model.load_state_dict(model_sd)
         except Exception:
             self.optimizer.load_state_dict(snapshot_opt)
             raise
-        for cb, saved in cb_states:
-            cb.load_state_dict(saved)
         default_generator().bit_generator.state = meta["rng"]["default"]
         for k, g in gens.items():
             g.bit_generator.state = meta["rng"][k]
