@@ -272,3 +272,25 @@ def test_search_show_help_is_its_own():
                          capture_output=True, text=True)
     assert res.returncode == 0 and res.stdout.startswith("usage: tinygrad-init search show")
     assert "STUDY.db" in res.stdout and "--workers" not in res.stdout
+
+
+def test_the_search_dry_build_of_a_config_that_plots(tmp_path):
+    from tinygrad_init.search.cli import TrainObjective
+    cfg = write(tmp_path, extra=f'dir = "{tmp_path / "run"}"\nplot = true\n')
+    trainer, train, val = TrainObjective(str(cfg))._dry_build({})
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("layer, field, must", [
+    ('{type = "linear", out = 4, bias = "x"}', "model.layers.1.bias", "must be true or false"),
+    ('{type = "linear", out = 1.5}', "model.layers.1.out", "must be an integer"),
+    ('{type = "dropout", p = "a"}', "model.layers.1.p", "must be a number"),
+    ('{type = "leaky_relu", negative_slope = "a"}', "model.layers.1.negative_slope", "must be a number"),
+])
+def test_layer_fields_have_types(tmp_path, layer, field, must):
+    msg = error(tmp_path, text=CONFIG.replace('{type = "relu"}', layer))
+    assert f"config field {field!r}" in msg and must in msg
+
+
+def test_checkpoint_every_below_one_is_refused(tmp_path):
+    assert "'output.checkpoint_every': 0 is invalid" in error(tmp_path, overrides=["output.checkpoint_every=0"])

@@ -97,8 +97,15 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
     try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:  # closed even when truncated
-            arrays = {k: z[k] for k in z.files}
+        with open(path, "rb") as f:  # closed even when the archive is truncated
+            if f.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):
+                raise CheckpointError(f"checkpoint {str(path)!r} is not an .npz archive (a checkpoint is a "
+                                      "zip of arrays); is it the right file?")
+            f.seek(0)
+            with np.load(f, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+    except CheckpointError:
+        raise
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
         raise CheckpointError(f"checkpoint {str(path)!r} is truncated or corrupt: {exc}") from None
     if META_KEY not in arrays:
@@ -112,7 +119,8 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
         raise CheckpointError(f"checkpoint {str(path)!r}: field {META_KEY!r} must be a JSON object, "
                               f"got {type(meta).__name__ if meta is not None else raw.dtype}")
     if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{str(path)!r} has checkpoint format {meta.get('format')!r}, expected {FORMAT!r}")
+        raise CheckpointError(f"checkpoint {str(path)!r}: field 'format' is {meta.get('format')!r}, "
+                              f"expected {FORMAT!r}")
     return arrays, meta
 
 
@@ -154,12 +162,13 @@ def validate_meta(path, meta: Mapping[str, Any], *, generators: Mapping[str, np.
     epoch = _count(path, "epoch", meta["epoch"])
     _count(path, "global_step", meta["global_step"])
     history = meta["history"]
-    if not isinstance(history, dict) or not isinstance(history.get("epochs"), list):
+    if not isinstance(history, dict) or not isinstance(history.get("epochs"), list) \
+            or "stop_reason" not in history:
         _bad(path, "history", history, "an object {\"epochs\": [...], \"stop_reason\": ...}")
     for i, logs in enumerate(history["epochs"]):
         if not isinstance(logs, dict):
             _bad(path, f"history.epochs[{i}]", logs, "an object of metrics")
-    if not (history.get("stop_reason") is None or isinstance(history.get("stop_reason"), str)):
+    if not (history["stop_reason"] is None or isinstance(history["stop_reason"], str)):
         _bad(path, "history.stop_reason", history["stop_reason"], "a string or null")
     if len(history["epochs"]) != epoch:
         _bad(path, "epoch", epoch, f"the number of epochs in history ({len(history['epochs'])})")

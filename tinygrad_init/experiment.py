@@ -43,6 +43,8 @@ LAYER_FIELDS: dict[str, tuple[str, ...]] = {
     "dropout": ("p",), "flatten": (), "relu": (), "tanh": (), "sigmoid": (),
     "leaky_relu": ("negative_slope",), "softmax": ("axis",),
 }
+LAYER_FIELD_TYPES = {"bias": bool, "weight_init": (str, dict), "bias_init": (str, dict), "p": (int, float),
+                     "negative_slope": (int, float), "axis": int, "out": int}  # kernel etc.: int or pair
 # the [data] fields that only some data sets take
 DATA_FIELDS = {"n_samples": ("moons", "spirals", "blobs"), "noise": ("moons", "spirals"),
                "images": ("digits", "idx"), "path": ("idx",), "labels": ("idx",)}
@@ -62,8 +64,16 @@ def _did_you_mean(key: str, choices) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _check_type(field: str, value: Any, types) -> None:
+    types_t = types if isinstance(types, tuple) else (types,)
+    if isinstance(value, bool) and bool not in types_t or not isinstance(value, types_t):
+        _fail(field, value, f"must be {_type_names(types)}")
+
+
 def _type_names(types) -> str:
     types = types if isinstance(types, tuple) else (types,)
+    if float in types:
+        types = tuple(t for t in types if t is not int)  # an integer is a number
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
              list: "a list", dict: "a table"}
     return " or ".join(names[t] for t in types)
@@ -176,10 +186,7 @@ def check(cfg: dict) -> dict[str, Any]:
                     continue
                 _fail(field, value, f"the fields of [{section}] are: {', '.join(fields)}"
                       + _did_you_mean(key, fields))
-            types, _ = fields[key]
-            types_t = types if isinstance(types, tuple) else (types,)
-            if isinstance(value, bool) and bool not in types_t or not isinstance(value, types_t):
-                _fail(field, value, f"must be {_type_names(types)}")
+            _check_type(field, value, fields[key][0])
             sec[key] = value
         for key, (_, default) in fields.items():
             sec.setdefault(key, default)
@@ -203,6 +210,8 @@ def check(cfg: dict) -> dict[str, Any]:
             _fail(field, out[sec][key], "a seed must be an integer >= 0")
     if not 0 < d["val_fraction"] < 1:
         _fail("data.val_fraction", d["val_fraction"], "must be between 0 and 1")
+    if out["output"]["checkpoint_every"] < 1:
+        _fail("output.checkpoint_every", out["output"]["checkpoint_every"], "must be an integer >= 1")
     for key in ("epochs", "batch_size"):
         if t[key] < 1:
             _fail(f"train.{key}", t[key], "must be an integer >= 1")
@@ -232,6 +241,8 @@ def check(cfg: dict) -> dict[str, Any]:
                 fields = LAYER_FIELDS[kind]
                 _fail(f"model.layers.{i}.{key}", layer[key], f"{kind} layers take "
                       + (", ".join(fields) if fields else "no other field") + _did_you_mean(key, fields))
+            if kind in LAYER_FIELDS and key != "type":
+                _check_type(f"model.layers.{i}.{key}", layer[key], LAYER_FIELD_TYPES.get(key, (int, list)))
     for i, cb in enumerate(out["output"]["loggers"] + out["callbacks"]):
         if not (isinstance(cb, str) or isinstance(cb, dict) and isinstance(cb.get("name"), str)):
             _fail(f"callbacks.{i}", cb, "each callback is a name or a table with a 'name'")

@@ -413,7 +413,7 @@ class TrainObjective:
         from .. import experiment
 
         trial = SimpleNamespace(params=params, budget=None, number=0)
-        cfg = experiment.load_config(self.config, self.overrides(trial) + ['output.dir=""'])
+        cfg = experiment.load_config(self.config, self.overrides(trial) + ['output.dir=""', "output.plot=false"])
         return experiment.build(cfg)
 
     def check(self, space: Any) -> None:
