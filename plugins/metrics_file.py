@@ -49,8 +49,12 @@ class MetricsFile:
         csv.DictWriter(f, self.fields, extrasaction="ignore").writerow(logs)
 
     def _write(self, logs):
-        with self.path.open("a", newline="") as f:
-            self._write_to(f, logs)
+        try:
+            with self.path.open("a", newline="") as f:
+                self._write_to(f, logs)
+        except OSError as exc:  # a full disk: say which file
+            raise OSError(exc.errno, f"metrics_file: cannot append to {str(self.path)!r}: "
+                          f"{exc.strerror or exc}") from exc
 
     @hookimpl
     def tinygrad_init_epoch_end(self, logs):

@@ -2,6 +2,7 @@
 weights after early stopping, file modes, no leaked files, a full disk named."""
 import errno
 import gc
+import math
 import json
 import os
 import stat
@@ -9,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, strategies as st
 
 import tinygrad_init as tgi
 from tinygrad_init import checkpoint as ckpt
@@ -116,6 +118,7 @@ BAD = [
      "field 'progress.step' = 99 is invalid: must be at most the 6 steps"),
     ("progress_incomplete", dict(meta=setting("progress", {"step": 1})), "field 'progress.rng' is missing"),
     ("nan_weights", dict(arrays=_nan_weight), "array 'model/0.weight' holds 1 NaN"),
+    ("other_format", dict(meta=setting("format", "other/2")), "field 'format' is 'other/2'"),
 ]
 
 
@@ -276,3 +279,85 @@ def test_a_full_disk_names_the_checkpoint_and_keeps_the_previous_one(saved, monk
 def test_resume_from_a_folder_is_refused_naming_it(tmp_path):
     with pytest.raises(CheckpointError, match="is a folder"):
         ckpt.load_checkpoint(tmp_path)
+
+
+def test_a_callback_state_that_does_not_load_changes_nothing(tmp_path):
+    X, y = data()
+
+    def callbacks():
+        return [tgi.callback("reduce_on_plateau", monitor="train_loss", patience=0, factor=0.5),
+                tgi.callback("early_stopping", monitor="train_loss", patience=50)]
+    t = make_trainer(model(), callbacks())
+    t.fit((X, y), epochs=2, batch_size=16)
+    t.save_checkpoint(tmp_path / "ck.npz")
+
+    def drop_wait(a):
+        del a["callback:early_stopping#0/wait"]
+    bad = rewrite(tmp_path / "ck.npz", tmp_path / "bad.npz", arrays=drop_wait)
+    m = model(seed=7)
+    rop, es = callbacks()
+    t = make_trainer(m, [rop, es])
+    before, opt_before, rop_before = weights(m), t.optimizer.state_dict(), dict(vars(rop))
+    with pytest.raises(CheckpointError, match=r"field 'callback:early_stopping#0' \(the state of "
+                                              r"early_stopping#0\) does not load: KeyError"):
+        t.fit((X, y), epochs=4, batch_size=16, resume=bad)
+    assert all(np.array_equal(m.state_dict()[k], v) for k, v in before.items())
+    after = t.optimizer.state_dict()
+    assert all(np.array_equal(after[k], opt_before[k]) for k in opt_before)
+    assert es.best_epoch == -1 and es.best_weights is None and es.wait == 0 and es.best == math.inf
+    assert vars(rop) == rop_before  # loaded first, then given its own state back
+    t.load_checkpoint(tmp_path / "ck.npz")
+    assert vars(rop) != rop_before  # (the good file does change it)
+
+
+def _leaves(node, path=()):
+    """Every (path, value) in a JSON tree, containers included."""
+    yield path, node
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for k, v in items:
+        yield from _leaves(v, path + (k,))
+
+
+JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=False),
+                        st.text(max_size=5), st.lists(st.integers(), max_size=3),
+                        st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+
+
+@given(data=st.data())
+def test_any_corrupted_metadata_field_loads_or_is_a_checkpoint_error_changing_nothing(tmp_path_factory, data):
+    tmp = tmp_path_factory.mktemp("fuzz")
+    X, y = data_xy = globals()["data"]()
+    t = make_trainer(model(), [tgi.callback("early_stopping", monitor="train_loss", patience=50)])
+    t.fit(data_xy, epochs=1, batch_size=32)
+    t.save_checkpoint(tmp / "ck.npz")
+    meta = json.loads(str(raw(tmp / "ck.npz")[ckpt.META_KEY]))
+    paths = [p for p, _ in _leaves(meta) if p and p[0] != "format"]
+    path = data.draw(st.sampled_from(paths), label="path")
+    delete = data.draw(st.booleans(), label="delete")
+    value = None if delete else data.draw(JSON_VALUES, label="value")
+
+    def change(m):
+        node = m
+        for k in path[:-1]:
+            node = node[k]
+        if delete:
+            del node[path[-1]]
+        else:
+            node[path[-1]] = value
+        return m
+    bad = rewrite(tmp / "ck.npz", tmp / "bad.npz", meta=change)
+    m = model(seed=7)
+    t2 = make_trainer(m, [tgi.callback("early_stopping", monitor="train_loss", patience=50)])
+    before = weights(m)
+    try:
+        t2.load_checkpoint(bad, steps_per_epoch=3)
+    except CheckpointError as exc:
+        assert str(bad) in str(exc)
+        assert all(np.array_equal(m.state_dict()[k], v) for k, v in before.items())
+
+
+def test_a_file_that_is_not_an_archive_is_named_as_such(tmp_path):
+    (tmp_path / "notes.npz").write_text("hello\n")
+    with pytest.raises(CheckpointError, match="^checkpoint '.*notes.npz' is not an .npz archive") as info:
+        ckpt.load_checkpoint(tmp_path / "notes.npz")
+    assert "truncated" not in str(info.value) and "pickle" not in str(info.value)

@@ -110,3 +110,22 @@ def test_sigkill_after_the_metrics_line_with_checkpoint_every_2(tmp_path):
     rows = read_metrics(tmp_path / "metrics.jsonl")
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6]
     assert rows == history.epochs
+
+
+def test_a_full_disk_while_appending_names_the_metrics_file(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    mpath = tmp_path / "metrics.jsonl"
+    cb = tgi.callback("metrics_file", path=str(mpath))
+    real_open = Path.open
+
+    def full_disk(self, mode="r", *a, **k):
+        if self == mpath and mode == "a":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(self, mode, *a, **k)
+    monkeypatch.setattr(Path, "open", full_disk)
+    X, y = data()
+    with pytest.raises(Exception) as info:  # the trainer may wrap it to name the callback and hook
+        make_trainer([cb]).fit((X, y), epochs=1, batch_size=16)
+    assert str(mpath) in str(info.value) and "No space left on device" in str(info.value)

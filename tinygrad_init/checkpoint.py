@@ -30,7 +30,15 @@ class CheckpointWarning(UserWarning):
 
 
 def _umask() -> int:
-    mask = os.umask(0o022)
+    """The process's umask, read without changing it where the system allows (Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore at once
     os.umask(mask)
     return mask
 
@@ -89,8 +97,15 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
     try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:  # closed even when truncated
-            arrays = {k: z[k] for k in z.files}
+        with open(path, "rb") as f:  # closed even when the archive is truncated
+            if f.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):
+                raise CheckpointError(f"checkpoint {str(path)!r} is not an .npz archive (a checkpoint is a "
+                                      "zip of arrays); is it the right file?")
+            f.seek(0)
+            with np.load(f, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+    except CheckpointError:
+        raise
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
         raise CheckpointError(f"checkpoint {str(path)!r} is truncated or corrupt: {exc}") from None
     if META_KEY not in arrays:
@@ -104,7 +119,8 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
         raise CheckpointError(f"checkpoint {str(path)!r}: field {META_KEY!r} must be a JSON object, "
                               f"got {type(meta).__name__ if meta is not None else raw.dtype}")
     if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{str(path)!r} has checkpoint format {meta.get('format')!r}, expected {FORMAT!r}")
+        raise CheckpointError(f"checkpoint {str(path)!r}: field 'format' is {meta.get('format')!r}, "
+                              f"expected {FORMAT!r}")
     return arrays, meta
 
 
@@ -146,12 +162,13 @@ def validate_meta(path, meta: Mapping[str, Any], *, generators: Mapping[str, np.
     epoch = _count(path, "epoch", meta["epoch"])
     _count(path, "global_step", meta["global_step"])
     history = meta["history"]
-    if not isinstance(history, dict) or not isinstance(history.get("epochs"), list):
+    if not isinstance(history, dict) or not isinstance(history.get("epochs"), list) \
+            or "stop_reason" not in history:
         _bad(path, "history", history, "an object {\"epochs\": [...], \"stop_reason\": ...}")
     for i, logs in enumerate(history["epochs"]):
         if not isinstance(logs, dict):
             _bad(path, f"history.epochs[{i}]", logs, "an object of metrics")
-    if not (history.get("stop_reason") is None or isinstance(history.get("stop_reason"), str)):
+    if not (history["stop_reason"] is None or isinstance(history["stop_reason"], str)):
         _bad(path, "history.stop_reason", history["stop_reason"], "a string or null")
     if len(history["epochs"]) != epoch:
         _bad(path, "epoch", epoch, f"the number of epochs in history ({len(history['epochs'])})")
@@ -212,23 +229,40 @@ def callback_prefixes(callbacks: Sequence[Any]) -> list[str]:
     return out
 
 
-def callback_states(path, arrays: Mapping[str, np.ndarray], callbacks: Sequence[Any]) -> list[tuple[Any, dict]]:
-    """``(callback, saved state)`` for each callback that has state in ``arrays``.
+def callback_states(path, arrays: Mapping[str, np.ndarray], callbacks: Sequence[Any]) -> list[tuple[str, Any, dict]]:
+    """``(key, callback, saved state)`` for each callback that has state in ``arrays``.
 
     A saved state that no callback of this run claims is reported with a warning
     (``CheckpointWarning``), not silently dropped.
     """
-    pairs, claimed = [], set()
+    found, claimed = [], set()
     for cb, prefix in zip(callbacks, callback_prefixes(callbacks)):
         saved = split(arrays, prefix)
         if saved and callable(getattr(cb, "load_state_dict", None)):
-            pairs.append((cb, saved))
+            found.append((prefix, cb, saved))
             claimed.add(prefix)
     owners = {k.split("/", 1)[0] for k in arrays if k.startswith("callback")}
     for prefix in sorted(owners - claimed):
         warnings.warn(f"checkpoint {str(path)!r} holds the state of {prefix.removeprefix('callback:')}, "
                       "which this run does not have; it is not used", CheckpointWarning, stacklevel=3)
-    return pairs
+    return found
+
+
+def load_callback_states(path, states: Sequence[tuple[str, Any, dict]]) -> None:
+    """Give each callback its saved state; if one refuses it, every callback gets its own back."""
+    done = []
+    for prefix, cb, saved in states:
+        before = cb.state_dict() if callable(getattr(cb, "state_dict", None)) else None
+        try:
+            cb.load_state_dict(saved)
+        except Exception as exc:
+            for undo, state in reversed(done + [(cb, before)]):
+                if state is not None:
+                    undo.load_state_dict(state)
+            raise CheckpointError(f"checkpoint {str(path)!r}: field {prefix!r} (the state of "
+                                  f"{prefix.removeprefix('callback:')}) does not load: "
+                                  f"{type(exc).__name__}: {exc}") from None
+        done.append((cb, before))
 
 
 def split(arrays: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:

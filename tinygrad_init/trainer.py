@@ -23,6 +23,7 @@ from .optim import Optimizer, clip_grad_norm
 from .registry import callback as build_callback
 from .registry import lifecycle_manager, optimizer as build_optimizer, schedule as build_schedule
 from .tensor import Tensor, no_grad
+from .validation import integer, real_data
 
 LOSSES: dict[str, Callable] = {
     "cross_entropy": F.cross_entropy,
@@ -82,6 +83,7 @@ def _as_xy(data: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
     except (TypeError, ValueError):
         raise TypeError(f"{what} must be a pair (X, y) of arrays, got {type(data).__name__}") from None
     X, y = np.asarray(X), np.asarray(y)
+    real_data(what, X=X, y=y)
     if X.dtype == object or not np.issubdtype(X.dtype, np.number):
         raise TypeError(f"{what}: X has dtype {X.dtype}; it must be numeric")
     if len(X) != len(y):
@@ -266,12 +268,11 @@ class Trainer:
         snapshot_opt = self.optimizer.state_dict()
         self.optimizer.load_state_dict(opt_sd)  # validates everything before it changes anything
         try:
+            ckpt.load_callback_states(path, cb_states)  # all or none
             self.model.load_state_dict(model_sd)
         except Exception:
             self.optimizer.load_state_dict(snapshot_opt)
             raise
-        for cb, saved in cb_states:
-            cb.load_state_dict(saved)
         default_generator().bit_generator.state = meta["rng"]["default"]
         for k, g in gens.items():
             g.bit_generator.state = meta["rng"][k]
@@ -333,8 +334,7 @@ class Trainer:
         """
         X, y = _as_xy(train, "train data")
         val = None if val is None else _as_xy(val, "validation data")
-        if not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"fit: epochs={epochs!r} is invalid: must be an int >= 1")
+        epochs = integer("fit", "epochs", epochs, minimum=1)  # np.int64 yes, True no
         if not isinstance(batch_size, int) or not 1 <= batch_size:
             raise ValueError(f"fit: batch_size={batch_size!r} is invalid: must be an int >= 1")
         batch_size = min(batch_size, len(X))

@@ -413,7 +413,7 @@ class TrainObjective:
         from .. import experiment
 
         trial = SimpleNamespace(params=params, budget=None, number=0)
-        cfg = experiment.load_config(self.config, self.overrides(trial) + ['output.dir=""'])
+        cfg = experiment.load_config(self.config, self.overrides(trial) + ['output.dir=""', "output.plot=false"])
         return experiment.build(cfg)
 
     def check(self, space: Any) -> None:
@@ -518,13 +518,31 @@ def _search(args: argparse.Namespace, console: Any) -> int:
     return 0
 
 
+class _Help(argparse.Action):
+    """``-h``/``--help``; after ``show`` (``search show --help``) the help of ``search show``."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, "config", None) == "show":
+            parser = argparse.ArgumentParser(
+                prog=f"{parser.prog} show", description="Print the trial table of a study file and "
+                "its best trial's value and parameters (read-only: the file is not changed).")
+            parser.add_argument("study_file", metavar="STUDY.db", help="the study file a search wrote")
+            parser.add_argument("--study", metavar="NAME", help="the study, when the file holds several")
+        parser.print_help()
+        parser.exit()
+
+
 def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``search`` to the ``tinygrad-init`` sub-commands."""
     p = subparsers.add_parser(
-        "search", help="run a hyperparameter search from a TOML config, or show a study",
+        "search", help="run a hyperparameter search from a TOML config, or show a study", add_help=False,
         description="Run (or resume) the hyperparameter search described by CONFIG.toml; rerunning "
         "the same command resumes an interrupted study. `search show STUDY.db` prints the trials "
         "and the best configuration. See docs/search.md.")
+    p.add_argument("-h", "--help", action=_Help, help="show this help (search show --help: that of show)")
     p.add_argument("config", metavar="CONFIG.toml|show", help="a search config, or 'show'")
     p.add_argument("study_file", nargs="?", metavar="STUDY.db", help="with 'show': the study file")
     p.add_argument("--study", default=None, metavar="NAME", help="the study name (default: from the config / the only one)")
