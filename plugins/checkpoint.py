@@ -23,6 +23,7 @@ from tinygrad_init.validation import integer, one_of
 
 class Checkpoint:
     name = "checkpoint"
+    output_paths = ("path",)  # experiment.build puts a relative path under [output].dir
 
     def __init__(self, path: str = "checkpoint.npz", every: int = 1, save_best: bool = False,
                  monitor: str = "val_loss", mode: str = "min"):
@@ -47,8 +48,8 @@ class Checkpoint:
                                     "does not exist")
         trainer.checkpoint_path = self.path
 
-    @hookimpl
-    def tinygrad_init_epoch_end(self, trainer, epoch, logs):
+    @hookimpl  # the checkpoint phase: after every callback's epoch_end, so their state is final
+    def tinygrad_init_checkpoint(self, trainer, epoch, logs):
         if (epoch + 1) % self.every == 0:
             self.saved.append(trainer.save_checkpoint(self.path))
         if self.save_best:

@@ -22,6 +22,7 @@ from tinygrad_init.validation import one_of
 
 class MetricsFile:
     name = "metrics_file"
+    output_paths = ("path",)  # experiment.build puts a relative path under [output].dir
 
     def __init__(self, path: str = "metrics.jsonl", format: str | None = None):
         self.path = Path(path)

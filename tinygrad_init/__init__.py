@@ -23,6 +23,8 @@ _LAZY = {
     "Schedule": "schedules",
     "Optimizer": "optim", "clip_grad_norm": "optim", "clip_grad_value": "optim",
     "Trainer": "trainer", "History": "trainer",
+    "StopReason": "trainer", "TrainingDiverged": "trainer", "NothingToTrain": "trainer",
+    "HyperparameterChanged": "trainer", "PerEpoch": "optim",
     "PluginRegistry": "registry", "PluginError": "registry",
 }
 # the op modules (tinygrad_init/ops/, table in docs/ops.md): public name -> module

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -412,36 +413,82 @@ def _conv_out(shape, out_ch, k, s, p, d):
     return (out_ch,) + tuple((shape[1 + i] + 2 * p[i] - d[i] * (k[i] - 1) - 1) // s[i] + 1 for i in range(2))
 
 
+def _lr_channel(opt_hp: dict, optimizer, sched_hp: dict, sname: str):
+    """A schedule's base lr is the optimizer's: ``schedule.lr0`` missing takes
+    ``optimizer.lr`` (given or the optimizer's default); both given and different, or an
+    ``optimizer.lr`` a schedule without ``lr0`` would ignore, is an error naming both."""
+    import inspect
+
+    from .registry import get_registry
+
+    factory = get_registry().get("schedule", sname).factory
+    try:
+        takes_lr0 = "lr0" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        takes_lr0 = False
+    if not takes_lr0:
+        if "lr" in opt_hp:
+            raise ConfigError(f"config fields 'optimizer.lr' ({opt_hp['lr']!r}) and [schedule] {sname!r}: "
+                              f"schedule {sname!r} has no lr0 and sets the learning rate from its own "
+                              "fields, so optimizer.lr would be ignored: remove optimizer.lr")
+        return sched_hp
+    if "lr0" in sched_hp and "lr" in opt_hp and sched_hp["lr0"] != opt_hp["lr"]:
+        raise ConfigError(f"config fields 'optimizer.lr' ({opt_hp['lr']!r}) and 'schedule.lr0' "
+                          f"({sched_hp['lr0']!r}) disagree: the schedule is the optimizer's learning "
+                          "rate; give one of them (a schedule without lr0 starts at optimizer.lr)")
+    if "lr0" not in sched_hp:
+        sched_hp = {**sched_hp, "lr0": optimizer.param_groups[0]["lr"]}
+    return sched_hp
+
+
 def build(cfg: dict, console=None):
-    """``(trainer, train, val, cfg)`` from a checked config."""
+    """``(trainer, train, val)`` from a checked config.
+
+    Callbacks are all built the same way: a callback factory that declares
+    ``uses_console = True`` gets ``console`` (when given and not set), one that declares
+    ``output_paths = ("path", ...)`` gets those hyperparameters put under ``[output].dir``.
+    The schedule, if any, is installed as the optimizer's ``lr`` (one lr channel).
+    """
+    import math
+
     import tinygrad_init as tgi
+    from .optim import PerEpoch
+    from .registry import get_registry
     from .trainer import Trainer
 
     train, val = load_data(cfg["data"])
     model = build_model(cfg["model"], train[0].shape[1:])
+    t = cfg["train"]
     opt = dict(cfg["optimizer"])
     name = opt.pop("name")
     optimizer = tgi.optimizer(name, model.named_parameters(), **opt)
     sched = dict(cfg["schedule"])
     unit = sched.pop("unit")
     sname = sched.pop("name")
-    schedule = tgi.schedule(sname, **sched) if sname else None
+    if sname:
+        schedule = tgi.schedule(sname, **_lr_channel(opt, optimizer, sched, sname))
+        steps = math.ceil(len(train[0]) / min(t["batch_size"], len(train[0])))
+        optimizer.set_lr(schedule if unit == "step" else PerEpoch(schedule, steps))
     callbacks = []
     out = cfg["output"]
+    names = []
     for spec in out["loggers"] + cfg["callbacks"]:
         cname, hp = _component(spec, "callbacks")
-        if cname == "rich_logger" and console is not None:
+        factory = get_registry().get("callback", cname).factory
+        if getattr(factory, "uses_console", False) and console is not None:
             hp.setdefault("console", console)
-        if out["dir"] and cname in ("metrics_file", "checkpoint") and "path" in hp:
-            hp["path"] = str(Path(out["dir"]) / hp["path"])
+        if out["dir"]:
+            for key in getattr(factory, "output_paths", ()):
+                if key in hp:
+                    hp[key] = str(Path(out["dir"]) / hp[key])
         callbacks.append(tgi.callback(cname, **hp))
+        names.append(cname)
     if out["dir"]:
         Path(out["dir"]).mkdir(parents=True, exist_ok=True)
-        if not any(type(c).__name__ == "Checkpoint" for c in callbacks):
+        if "checkpoint" not in names:
             callbacks.append(tgi.callback("checkpoint", path=str(Path(out["dir"]) / "checkpoint.npz"),
                                           every=out["checkpoint_every"]))
-    t = cfg["train"]
-    trainer = Trainer(model, t["loss"], optimizer, schedule, schedule_unit=unit, callbacks=callbacks,
+    trainer = Trainer(model, t["loss"], optimizer, callbacks=callbacks,
                       diagnostics=t["diagnostics"], l1=t["l1"], l2=t["l2"], clip_grad_norm=t["clip_grad_norm"])
     if t["data_init"] is not None:
         dname, hp = _component(t["data_init"], "train.data_init")
@@ -449,6 +496,28 @@ def build(cfg: dict, console=None):
         if console is not None:
             console.print(f"data-dependent init {dname}: {report}")
     return trainer, train, val
+
+
+def fingerprint(cfg: dict, built: tuple) -> str:
+    """A digest of what a built setup trains: data, initial weights, model structure,
+    optimizer hyperparameters and learning rates (a schedule at sample steps), callbacks
+    and the fit arguments. Two configs with the same fingerprint train the same run."""
+    import hashlib
+
+    trainer, train, val = built
+    h = hashlib.sha256()
+    for arr in (*train, *(val or ())):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    for k, v in trainer.model.state_dict().items():
+        h.update(k.encode() + np.ascontiguousarray(v).tobytes())
+    opt = trainer.optimizer
+    groups = [{k: (repr(v) if not callable(v) else [opt._lr_of(g, s) for s in (0, 1, 7, 50, 400, 3000)])
+               for k, v in g.items() if k != "params"} for g in opt.param_groups]
+    t = cfg["train"]
+    h.update(repr((repr(trainer.model), type(opt).__name__, groups, trainer.loss_name,
+                   [repr(c) for c in trainer.callbacks + trainer._builtin],
+                   t["epochs"], t["batch_size"], t["seed"])).encode())
+    return h.hexdigest()
 
 
 def resume_path(resume: str | Path) -> Path:
@@ -524,6 +593,11 @@ def run(path: str | Path, overrides: list[str] = (), resume: str | None = None, 
         refuse_overwrite(cfg)
     trainer, train, val = build(cfg, console)
     check_last_batch(cfg, trainer.model, train[0])
+    return fit(cfg, trainer, train, val, resume, str(path)), trainer
+
+
+def fit(cfg: dict, trainer, train, val, resume: str | None = None, title: str = ""):
+    """Fit a built setup as the config says (plot included); return the history."""
     t = cfg["train"]
     out = cfg["output"]
     ck = Path(out["dir"]) / "checkpoint.npz" if out["dir"] else None
@@ -535,8 +609,8 @@ def run(path: str | Path, overrides: list[str] = (), resume: str | None = None, 
         curves = {"train": history["train_loss"]}
         if "val_loss" in history:
             curves["validation"] = history["val_loss"]
-        plot_curves(curves, Path(out["dir"]) / "loss.png", title=str(path))
-    return history, trainer
+        plot_curves(curves, Path(out["dir"]) / "loss.png", title=title)
+    return history
 
 
 def json_safe(value: Any) -> Any:
@@ -551,18 +625,47 @@ def json_safe(value: Any) -> Any:
 
 
 def _train(args: argparse.Namespace, console) -> int:
+    import json
+    import os
+    import warnings
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    from .trainer import NothingToTrain
+
+    # with --json, stdout carries only the JSON: everything for people goes to stderr
+    human = Console(stderr=True, width=console.width) if args.json else console
     try:
-        history, trainer = run(args.config, args.set or [], args.resume, console, overwrite=args.overwrite)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted: the run was checkpointed (when [output].dir is set); "
-                      "continue it with --resume <dir>/checkpoint.npz[/]")
-        return 130
-    last = history.last
+        cfg = load_config(args.config, args.set or [])
+        resume = None if args.resume is None else resume_path(args.resume)
+        if resume is None and not args.overwrite:
+            refuse_overwrite(cfg)
+        trainer, train, val = build(cfg, human)
+        check_last_batch(cfg, trainer.model, train[0])
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NothingToTrain)  # said below, in plain words
+                history = fit(cfg, trainer, train, val, resume, str(args.config))
+        except KeyboardInterrupt:
+            reason = trainer.stop_reason
+            msg = reason.message if reason is not None and reason.kind == "interrupted" else \
+                "interrupted (nothing was saved)"
+            human.print(f"[yellow]{escape(msg)}[/]")
+            return 130
+    except (ValueError, TypeError, LookupError, OSError) as exc:
+        if not args.json or os.environ.get("TINYGRAD_INIT_TRACEBACK"):
+            raise
+        human.print("[red]error:[/] " + escape(str(exc)))
+        return 1
+    if trainer.nothing_to_train:
+        human.print(f"[yellow]{escape(trainer.nothing_to_train)}[/]")
+    reason = history.stop_reason
     if args.json:
-        import json
-        console.print_json(json.dumps(json_safe({"epochs": len(history), "stop_reason": history.stop_reason,
-                                                 **last}), allow_nan=False))
-    return 0 if history.stop_reason is None or history.stop_reason.startswith("early stopping") else 1
+        data = {"epochs": len(history), "stop_reason": None if reason is None else reason.to_dict(),
+                **history.last}
+        console.print(json.dumps(json_safe(data), allow_nan=False), markup=False, highlight=False, soft_wrap=True)
+    return 1 if reason is not None and reason.failure else 0
 
 
 def add_subparser(sub) -> None:

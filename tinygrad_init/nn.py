@@ -45,7 +45,7 @@ from .tensor import Tensor
 
 __all__ = ["Parameter", "Module", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten",
            "Dropout", "Sequential", "Identity", "ReLU", "LeakyReLU", "Tanh", "Sigmoid",
-           "Softmax", "LoadResult"]
+           "Softmax", "LoadResult", "RemovableHandle"]
 
 
 class Parameter(Tensor):
@@ -85,6 +85,27 @@ def _walk(name: str, value: Any) -> Iterator[tuple[str, Any]]:
             yield from _walk(f"{name}.{k}", v)
 
 
+class RemovableHandle:
+    """What ``register_forward_hook``/``register_forward_pre_hook`` return: ``remove()``
+    unregisters the hook (twice is harmless); also a context manager that removes on exit."""
+
+    _next = 0
+
+    def __init__(self, hooks: dict) -> None:
+        self._hooks = hooks
+        RemovableHandle._next += 1
+        self.id = RemovableHandle._next
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> "RemovableHandle":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+
 class Module:
     """Base class of layers and models. Subclasses implement ``forward``.
 
@@ -102,7 +123,42 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        hooks = self.__dict__.get("_forward_hooks")
+        if not hooks:
+            return self.forward(*args, **kwargs)
+        for pre, fn in list(hooks.values()):
+            if pre:
+                r = fn(self, args)
+                if r is not None:
+                    args = r if isinstance(r, tuple) else (r,)
+        out = self.forward(*args, **kwargs)
+        for pre, fn in list(hooks.values()):
+            if not pre:
+                r = fn(self, args, out)
+                if r is not None:
+                    out = r
+        return out
+
+    def register_forward_hook(self, hook: Any) -> "RemovableHandle":
+        """Call ``hook(module, inputs, output)`` after every ``forward`` (PyTorch semantics):
+        ``inputs`` is the tuple of positional arguments; a return value other than ``None``
+        replaces the output. Returns a handle whose ``remove()`` unregisters the hook."""
+        return self._add_hook(hook, False)
+
+    def register_forward_pre_hook(self, hook: Any) -> "RemovableHandle":
+        """Call ``hook(module, inputs)`` before every ``forward``: a return value other than
+        ``None`` replaces the inputs (a tuple, or one value wrapped into a 1-tuple).
+        Returns a handle whose ``remove()`` unregisters the hook."""
+        return self._add_hook(hook, True)
+
+    def _add_hook(self, hook: Any, pre: bool) -> "RemovableHandle":
+        if not callable(hook):
+            kind = "register_forward_pre_hook" if pre else "register_forward_hook"
+            raise TypeError(f"{type(self).__name__}.{kind}: the hook must be callable, got {hook!r}")
+        hooks = self.__dict__.setdefault("_forward_hooks", {})
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = (pre, hook)
+        return handle
 
     # ------------------------------------------------------------------ discovery
     def _members(self) -> Iterator[tuple[str, Any]]:

@@ -405,7 +405,7 @@ class TrainObjective:
         return f"objective.config = {self.config!r}" + (
             f" (with objective.options.set = {self.set!r})" if self.set else "")
 
-    def _dry_build(self, params: dict) -> Any:
+    def _dry_build(self, params: dict, fingerprint: bool = False) -> Any:
         """Build the trainer of a trial with ``params`` (as :meth:`__call__` does) without
         training it, nor creating its output directory."""
         from types import SimpleNamespace
@@ -414,7 +414,8 @@ class TrainObjective:
 
         trial = SimpleNamespace(params=params, budget=None, number=0)
         cfg = experiment.load_config(self.config, self.overrides(trial) + ['output.dir=""', "output.plot=false"])
-        return experiment.build(cfg)
+        built = experiment.build(cfg)
+        return (built, experiment.fingerprint(cfg, built)) if fingerprint else built
 
     def check(self, space: Any) -> None:
         """Build the training setup once, dry, for the space's centre point (and its two
@@ -460,6 +461,14 @@ class TrainObjective:
             raise ConfigError(f"[space] is invalid: the trials' training config cannot be built at "
                               f"{point!r} (a point of the space; each value alone works): "
                               f"{_reason(error)}") from None
+        lo, hi = space.from_unit([0.0] * n), space.from_unit([1.0] * n)
+        for name in space.names:  # a dimension must change what the trials train
+            if lo[name] != hi[name] and \
+                    self._dry_build({name: lo[name]}, True)[1] == self._dry_build({name: hi[name]}, True)[1]:
+                raise ConfigError(f"{_space_key(name)} changes nothing: the training setup built with "
+                                  f"{name} = {lo[name]!r} and with {name} = {hi[name]!r} is the same (data, "
+                                  "weights, optimizer and learning rates, callbacks, fit arguments), so "
+                                  "every trial would train the same run")
 
     def overrides(self, trial: Any) -> list[str]:
         sets = self.set + [f"{k}={_toml_value(v)}" for k, v in trial.params.items() if v is not None]
