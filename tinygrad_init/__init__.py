@@ -10,7 +10,7 @@ from typing import Any
 
 from .hookspecs import hookimpl, hookspec
 from .registry import (available, callback, data_initializer, initializer, norm, optimizer,
-                       plugins, schedule, search_strategy)
+                       plugins, pruner, schedule, search_strategy)
 
 __version__ = "0.1.0"
 
@@ -42,5 +42,5 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["hookimpl", "hookspec", "initializer", "data_initializer", "optimizer", "schedule",
-           "norm", "search_strategy", "callback", "plugins", "available", *_LAZY, "F",
+           "norm", "search_strategy", "pruner", "callback", "plugins", "available", *_LAZY, "F",
            *sorted(_SUBMODULES)]
