@@ -55,7 +55,7 @@ import numpy as np
 
 from tinygrad_init import hookimpl
 from tinygrad_init import validation as V
-from tinygrad_init.search import Strategy
+from tinygrad_init.search import Halton, Strategy
 
 SQRT5 = math.sqrt(5.0)
 LOG_2PI = math.log(2.0 * math.pi)
@@ -65,7 +65,7 @@ _erfc = np.frompyfunc(math.erfc, 1, 1)
 PRIORS = {"log_lengthscale_std": 1.0, "log_signal_var": (0.0, 1.0), "log_noise": (math.log(1e-9), 1.0)}
 NOISE_FLOOR = 1e-10
 # A value more than this many interquartile ranges above the upper quartile is compressed (robust_scale).
-OUTLIER_IQRS = 10.0
+OUTLIER_IQRS = 1.0
 # Quantile of the observed y that the zero prior mean of the GP stands for (0.5 would be the median).
 PRIOR_MEAN_QUANTILE = 0.75
 # Grid of Yeo-Johnson parameters searched for the output transform (step 0.05; 1 = identity).
@@ -135,11 +135,14 @@ def log_expected_improvement(mu, sigma, best, xi=0.0):
 # --------------------------------------------------------------------------- output transform
 
 
-def robust_scale(y, k=OUTLIER_IQRS):
-    """``y`` with its tail of very bad values pulled in: a value more than ``k``
+def robust_scale(y, k=None):
+    """``y`` with its tail of bad values pulled in: a value more than ``k`` (``OUTLIER_IQRS``)
     interquartile ranges above the upper quartile ``q75`` becomes ``c + s log1p((y - c) / s)``
     with ``c = q75 + k s``, ``s`` the IQR (or the std). The order is kept; a diverged trial
-    (a loss of 5e6 among losses near 1) then weighs like a moderately bad one."""
+    (a loss of 5e6 among losses near 0.1) then weighs like a moderately bad one instead of
+    flattening every other value (one Tukey fence, the bad side only: good outliers are the
+    point of the search)."""
+    k = OUTLIER_IQRS if k is None else k
     q25, q75 = np.quantile(y, [0.25, 0.75])
     s = q75 - q25
     s = s if s > 0 else y.std()
@@ -419,32 +422,6 @@ class _Projector:
         return U
 
 
-def _primes(n):
-    out, k = [], 2
-    while len(out) < n:
-        if all(k % p for p in out):
-            out.append(k)
-        k += 1
-    return out
-
-
-def _halton(n, d, start, rng_perm):
-    """Scrambled Halton points number start..start+n-1 (one random digit permutation per level)."""
-    out = np.empty((n, d))
-    for j in range(d):
-        perms = rng_perm[j]
-        p = len(perms[0])
-        for i in range(n):
-            k, f, x, level = start + i, 1.0 / p, 0.0, 0
-            while level < len(perms):
-                x += perms[level][k % p] * f
-                k //= p
-                f /= p
-                level += 1
-            out[i, j] = x
-    return out
-
-
 # --------------------------------------------------------------------------- the strategy
 
 
@@ -474,15 +451,13 @@ class BayesSearch(Strategy):
         self.noise_floor = NOISE_FLOOR if noise is None else self.noise
         self.n_refine = 5
         self._project = _Projector(self.space)
-        perm_rng = np.random.default_rng(seed)  # the Halton scrambling: fixed by the seed
-        self._perms = [[perm_rng.permutation(p) for _ in range(int(math.ceil(53 / math.log2(p))))]
-                       for p in _primes(self.d)]
+        self._halton = Halton(self.d, seed)
 
     def _unit(self, params):
         return self._project(np.asarray(self.space.to_unit(params), float)[None, :])[0]
 
     def _design(self, number):
-        return self.space.from_unit(self._project(_halton(1, self.d, number, self._perms))[0])
+        return self.space.from_unit(self._project(self._halton(number)[None, :])[0])
 
     def _model(self, X, y, X_extra, rng):
         """Fitted GP on successes + failed and pending points fantasized at the worst y."""

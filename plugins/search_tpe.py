@@ -15,7 +15,8 @@ dimensions are in log space there, integer and stepped dimensions are modelled
 as continuous and binned by ``from_unit``; ``Choice`` dimensions get
 categorical kernels with smoothed counts.
 
-After ``n_startup`` successful trials (random sampling before that), the told
+After ``n_startup`` successful trials (before that: the points of a scrambled Halton
+sequence, ``tinygrad_init.search.Halton``, number ``number``, space-filling), the finished
 trials are split into the ``gamma(n)`` best ("below", density ``l``) and the
 rest ("above", density ``g``); ``gamma(n) = min(ceil(0.2 n), 25)``. Failed
 trials (value None/NaN) always go to "above", so the search moves away from
@@ -46,7 +47,7 @@ import numpy as np
 
 from tinygrad_init import hookimpl
 from tinygrad_init import validation as V
-from tinygrad_init.search import Choice, Strategy
+from tinygrad_init.search import Choice, Halton, Strategy
 
 _erfc = np.frompyfunc(math.erfc, 1, 1)
 LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -162,7 +163,7 @@ class ParzenEstimator:
 class TPESearch(Strategy):
     """Tree-structured Parzen Estimator (see the module docstring for the model).
 
-    :param n_startup: successful trials sampled at random before TPE is used.
+    :param n_startup: successful trials (Halton points) before TPE is used.
     :param n_ei_candidates: candidates drawn from ``l(x)`` per proposal.
     :param gamma: ``None`` for ``min(ceil(0.2 n), 25)``, a fraction in (0, 1]
         (``ceil(gamma n)``) or a callable ``n -> number of below trials``.
@@ -193,6 +194,7 @@ class TPESearch(Strategy):
         dims = self.space.dims
         self._dims = [dims[n] for n in self.space.names]
         self._cat = [len(d.options) if isinstance(d, Choice) else 0 for d in self._dims]
+        self._halton = Halton(len(self._dims), seed)
 
     def _obs(self, params):
         """Unit coordinates of ``params``, categorical dimensions as the option index."""
@@ -214,8 +216,8 @@ class TPESearch(Strategy):
     def propose(self, trials, number):
         done = [t for t in trials if t.status != "running"]  # failed trials (value None) go "above"
         vals = [t.value for t in done]
-        if sum(v is not None for v in vals) < self.n_startup:
-            return self.space.sample(self.rng)
+        if sum(v is not None for v in vals) < self.n_startup:  # a space-filling start
+            return self.space.from_unit(self._halton(number))
         obs = np.array([self._obs(t.params) for t in done])
         below, above = self._split(vals)
         l, g = self._estimator(obs, below), self._estimator(obs, above)

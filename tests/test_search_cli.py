@@ -327,3 +327,81 @@ def test_help_and_docs_state_the_executor_rules():
     for phrase in ("--executor none", "--workers N", "--study NAME", "search.options.seed",
                    "objective.options.monitor", "higher-is-better", "search.direction"):
         assert phrase in section, phrase
+
+
+# ----------------------------------------------------------------- 7. exports, plots, defaults
+
+
+def test_show_csv_exports_every_trial(fn_config):
+    import csv
+    import io
+
+    db = fn_config.parent / "f.db"
+    existing_study(fn_config, db)
+    console = Console(width=40, force_terminal=False)  # narrow: CSV lines must not wrap
+    with console.capture() as cap:
+        assert main(["search", "show", str(db), "--csv"], console=console) == 0
+    rows = list(csv.DictReader(io.StringIO(cap.get())))
+    study = load_study(db)
+    assert [(int(r["number"]), r["status"], float(r["value"]), float(r["x"])) for r in rows] == [
+        (t.number, t.status, t.value, t.params["x"]) for t in study.trials]
+    assert study.to_records()[0]["x"] == study.trials[0].params["x"] and "duration" in rows[0]
+
+
+def test_plot_writes_the_four_pngs(fn_config, tmp_path):
+    pytest.importorskip("matplotlib")
+    db = fn_config.parent / "f.db"
+    run_cli([fn_config, "--set", "search.n_trials=6"])
+    code, out = run_cli(["plot", db, "--out", tmp_path / "plots"])
+    assert code == 0, out
+    for name in ("history", "parallel", "slices", "importance"):
+        png = tmp_path / "plots" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote {png}" in out
+
+
+def test_importance_is_the_main_effect_share_of_each_dimension():
+    from tinygrad_init.search import IntUniform, Space, Trial, Uniform
+    from tinygrad_init.search.plots import importance
+    from tinygrad_init.search.runner import Study
+
+    rng = __import__("numpy").random.default_rng(0)
+    space = Space({"a": Uniform(0, 1), "b": Uniform(0, 1), "n": IntUniform(1, 4)})
+    trials = []
+    for i in range(60):  # the value depends on a alone; b and n are noise
+        p = {"a": float(rng.random()), "b": float(rng.random()), "n": int(rng.integers(1, 5))}
+        trials.append(Trial(i, p, status="complete", value=(p["a"] - 0.2) ** 2))
+    imp = importance(Study("s", space, "random", {}, 0, "", trials))
+    assert abs(sum(imp.values()) - 1.0) < 1e-12 and imp["a"] > 0.8 and max(imp["b"], imp["n"]) < 0.1
+
+
+def test_the_default_storage_is_in_the_output_directory(fn_config, tmp_path, monkeypatch):
+    cfg = fn_config.parent / "nostore.toml"
+    cfg.write_text(fn_config.read_text().replace('storage = "sqlite:///f.db"\n', ""))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    code, out = run_cli([cfg])
+    assert code == 0, out
+    assert (work / "runs" / "nostore" / "study.db").is_file()
+    assert not any(p.suffix in (".db", ".lock") for p in cfg.parent.iterdir())  # nothing next to the config
+
+
+@pytest.mark.parametrize("override, message", [
+    ("search.timeout=0", "f.toml: search.timeout: timeout=0 is invalid: must be a number of seconds > 0"),
+    ("search.max_retries='a'", "f.toml: search.max_retries: max_retries='a' is invalid: must be an integer >= 0"),
+    ("search.pruner_options.max_resource=0", "f.toml: search.pruner_options: hyperband: max_resource=0 is invalid"),
+    ("search.bogus=1", "f.toml: unknown field search.bogus"),
+])
+def test_reliability_fields_are_checked_by_run_and_named(fn_config, override, message):
+    extra = ["--set", "search.pruner='hyperband'"] if "pruner_options" in override else []
+    code, out = run_cli([fn_config, "--set", override, *extra])
+    assert code == 1 and message in out, out
+    assert not (fn_config.parent / "f.db").exists()
+
+
+def test_a_timeout_in_the_config_fails_the_slow_trial(fn_config):
+    mod = fn_config.read_text().split('function = "')[1].split(":")[0]
+    (fn_config.parent / f"{mod}_slow.py").write_text("import time\ndef slow(trial):\n    time.sleep(5)\n    return 1.0\n")
+    code, out = run_cli([fn_config, "--set", "search.timeout=0.2", "--set", "search.n_trials=1",
+                         "--set", f"objective.function='{mod}_slow:slow'"])
+    assert code == 0 and "trial 0 failed" in out and "timed out after 0.2 s" in out

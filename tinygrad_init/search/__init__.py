@@ -17,7 +17,7 @@ import importlib
 from typing import Any
 
 from .space import Choice, Dimension, IntUniform, LogUniform, Space, Uniform
-from .strategy import Observed, Pruner, SearchExhausted, Strategy, clean_value
+from .strategy import Halton, Observed, Pruner, SearchExhausted, Strategy, clean_value
 
 _LAZY = {
     "Study": "runner", "Trial": "runner", "TrialPruned": "runner", "run": "runner",
@@ -32,4 +32,4 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["Uniform", "LogUniform", "IntUniform", "Choice", "Dimension", "Space", "Strategy",
-           "Pruner", "Observed", "SearchExhausted", "clean_value", *_LAZY]
+           "Pruner", "Observed", "Halton", "SearchExhausted", "clean_value", *_LAZY]

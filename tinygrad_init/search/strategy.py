@@ -151,6 +151,31 @@ class Strategy:
         return out
 
 
+class Halton:
+    """Scrambled Halton points in ``[0, 1)^d`` (one random permutation of the digits per
+    dimension and level, fixed by ``seed``): ``Halton(d, seed)(i)`` is point number ``i``.
+    A space-filling start for model-based strategies."""
+
+    def __init__(self, d: int, seed: int | None = None):
+        rng, primes, k = np.random.default_rng(seed), [], 2
+        while len(primes) < d:
+            if all(k % p for p in primes):
+                primes.append(k)
+            k += 1
+        self.perms = [[rng.permutation(p) for _ in range(int(math.ceil(53 / math.log2(p))))] for p in primes]
+
+    def __call__(self, i: int) -> np.ndarray:
+        out = np.empty(len(self.perms))
+        for j, perms in enumerate(self.perms):
+            p, k, f, x = len(perms[0]), int(i), 1.0 / len(perms[0]), 0.0
+            for perm in perms:
+                x += perm[k % p] * f
+                k //= p
+                f /= p
+            out[j] = x
+        return out
+
+
 class Pruner:
     """Base class of pruners: ``prune(study, trial) -> bool`` at every report of a trial.
 
