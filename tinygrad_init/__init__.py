@@ -10,7 +10,7 @@ from typing import Any
 
 from .hookspecs import hookimpl, hookspec
 from .registry import (available, callback, data_initializer, initializer, norm, optimizer,
-                       plugins, schedule, search_strategy)
+                       plugins, pruner, schedule, search_strategy)
 
 __version__ = "0.1.0"
 
@@ -67,5 +67,5 @@ def __dir__() -> list[str]:
 
 
 __all__ = ["hookimpl", "hookspec", "initializer", "data_initializer", "optimizer", "schedule",
-           "norm", "search_strategy", "callback", "plugins", "available", *_LAZY, "F",
+           "norm", "search_strategy", "pruner", "callback", "plugins", "available", *_LAZY, "F",
            *sorted(_SUBMODULES)]

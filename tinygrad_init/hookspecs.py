@@ -337,3 +337,21 @@ def tinygrad_init_trial_end(study: Any, trial: Any) -> None:
     Not ``firstresult``; the return value is ignored. Implement it as a ``@hookimpl``
     method of a callback object, taking only the arguments it needs.
     """
+
+
+@hookspec
+def tinygrad_init_add_pruners() -> dict[str, Callable[..., Any]]:
+    """Register search pruners: rules that stop unpromising trials early.
+
+    :return: ``{name: factory}``. ``factory(**hparams)`` returns an object with
+        ``prune(study, trial) -> bool``, called by the search driver at every
+        ``trial.report(step, value)`` (``trial.intermediate`` ends with that report;
+        ``study.trials`` holds every trial with its reports, running ones included;
+        values keep the objective's sign, ``study.sign`` is -1 when it maximizes).
+        ``True`` makes ``trial.should_prune()`` true. An optional ``budget`` attribute
+        (e.g. Hyperband's ``max_resource``) becomes every trial's ``trial.budget``.
+        The decision must depend only on the study's trials (their stored values),
+        so a resumed search decides as the uninterrupted one would.
+
+    Not ``firstresult``. Built with ``tgi.pruner(name, **hparams)``.
+    """
