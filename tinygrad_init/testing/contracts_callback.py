@@ -103,7 +103,7 @@ def drive(cb: Any, trainer: Any, epochs: range, total: int, label: str) -> list[
     pm.add_hookspecs(hookspecs)
     pm.register(cb, name="under-test")
     hook, trace = pm.hook, []
-    trainer.stop_training, trainer.stop_reason = False, None
+    trainer._stop = None  # a fresh run segment: nothing has stopped it yet
     try:
         hook.tinygrad_init_train_start(trainer=trainer, history=trainer.history, epochs=total)
         for e in epochs:
