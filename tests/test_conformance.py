@@ -329,39 +329,52 @@ class Counting:
 
 
 class UnitStrategy(Strategy):
-    def ask(self):
+    def propose(self, trials, number):
         return self.space.from_unit(self.rng.random(len(self.space)))
 
 
 class OverOne(UnitStrategy):
-    def ask(self):
-        return self.space.from_unit(self.rng.random(len(self.space)) * 1.5)  # clipped to the bound
+    def propose(self, trials, number):
+        return self.space.from_unit(self.rng.random(len(self.space)) * 1.5)  # unit values past 1
 
 
 class OutOfSpace(UnitStrategy):
-    def ask(self):
-        return {**super().ask(), "x": 7.0}
+    def propose(self, trials, number):
+        return {**super().propose(trials, number), "x": 7.0}
 
 
 class GlobalRandom(UnitStrategy):
-    def ask(self):
+    def propose(self, trials, number):
         return self.space.from_unit(np.random.random(len(self.space)))
 
 
 class LostAfterFailure(UnitStrategy):
-    failed = False
-
-    def tell(self, params, value):
-        super().tell(params, value)
-        self.failed = self.failed or self.history[-1][1] is None
-
-    def ask(self):
-        return {**super().ask(), "x": 6.0} if self.failed else super().ask()
+    def propose(self, trials, number):
+        failed = any(t.status == "failed" for t in trials)
+        return {**super().propose(trials, number), "x": 6.0} if failed else super().propose(trials, number)
 
 
 class BatchTooLarge(UnitStrategy):
     def ask_batch(self, n):
         return [self.ask() for _ in range(n + 1)]
+
+
+class AnswersNumber:  # a pruner answering 0/1 instead of a bool
+    def prune(self, study, trial):
+        return int(len(trial.intermediate) > 3)
+
+
+class CountsCalls:  # a pruner with hidden state: its answers depend on how often it was asked
+    calls = 0
+
+    def prune(self, study, trial):
+        CountsCalls.calls += 1
+        return CountsCalls.calls == 5  # only ever in the first build's run
+
+
+class IgnoresSign:  # compares raw values: a maximized study is pruned the other way round
+    def prune(self, study, trial):
+        return len(trial.intermediate) > 2 and trial.intermediate[-1][1] > 0.9
 
 
 class MisspelledHook:
@@ -416,6 +429,9 @@ BROKEN = {  # (kind, check[, variant]) -> (factory, hparams, what the failure sa
     ("search_strategy", "reproducible"): (GlobalRandom, {}, "two instances with seed=0 proposed different"),
     ("search_strategy", "tolerates_failures"): (LostAfterFailure, {}, "after failed trials .* is outside the space"),
     ("search_strategy", "ask_batch"): (BatchTooLarge, {}, "ask_batch.4. must return a list of at most 4"),
+    ("pruner", "answers_bool"): (AnswersNumber, {}, "prune.. returned 0, not a bool"),
+    ("pruner", "deterministic"): (CountsCalls, {}, "two fresh builds answered differently"),
+    ("pruner", "sign"): (IgnoresSign, {}, "a maximized study .* is pruned differently"),
     ("callback", "builds"): (lambda: None, {}, "the factory returned None"),
     ("callback", "hooks"): (MisspelledHook, {}, "'tinygrad_init_epoch_ends' is not a tinygrad_init hook"),
     ("callback", "state_roundtrip"): (early_stopping("ignores_load"), {"patience": 5},

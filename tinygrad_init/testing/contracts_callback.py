@@ -171,7 +171,9 @@ def _roundtrip(component: Any, hparams: dict, cb: Any, trainer: Any, label: str,
         f"{label}: after {FIRST_EPOCHS} epochs, state_dict -> .npz -> load_state_dict (into a fresh "
         f"instance) -> state_dict does not reproduce the state:\n saved    {_show(loaded)}\n restored "
         f"{_show(again)}")
-    twin = copy.deepcopy(trainer)  # what a resumed run gets back from the checkpoint
+    # what a resumed run gets back from the checkpoint (the trainer's own built-in callbacks,
+    # which hold a console, are shared, not copied)
+    twin = copy.deepcopy(trainer, memo={id(trainer._builtin): trainer._builtin})
     rest = range(FIRST_EPOCHS, total)
     a, b = drive(cb, trainer, rest, total, label), drive(fresh, twin, rest, total, label)
     for ta, tb in zip(a, b):
