@@ -647,7 +647,14 @@ class Softmax(Module):
         return f"axis={self.axis}"
 
 
-# Recurrent layers and Embedding live in rnn.py; exported here as nn.RNN, nn.GRU, ...
-from .rnn import GRU, LSTM, RNN, Embedding, GRUCell, LSTMCell, RNNCell  # noqa: E402
+# Recurrent layers and Embedding live in rnn.py (which imports this module), exported here as
+# nn.RNN, nn.GRU, ... on first access, so either module can be imported first.
+_RNN_NAMES = ("RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell", "Embedding")
+__all__ += list(_RNN_NAMES)
 
-__all__ += ["RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell", "Embedding"]
+
+def __getattr__(name: str) -> Any:
+    if name in _RNN_NAMES:
+        from . import rnn
+        return getattr(rnn, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
