@@ -773,21 +773,11 @@ class Tensor:
             return (z,)
         return _node(d, (self,), back)
 
-    def pad(self, pad_width: Any, value: float = 0.0) -> "Tensor":
-        """Constant padding; ``pad_width`` as in ``np.pad`` (int, (before, after) or per axis)."""
-        a = self.data
-        try:
-            pw = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (a.ndim, 2))
-        except (ValueError, TypeError):
-            raise ValueError(f"pad: pad_width {pad_width!r} does not fit a tensor of shape "
-                             f"{a.shape}") from None
-        if (pw < 0).any():
-            raise ValueError(f"pad: pad_width must be >= 0, got {pad_width!r}")
-        d = np.pad(a, pw, constant_values=value)
-        if not (_mode.enabled and self._rg):
-            return _const(d)
-        sl = tuple(slice(int(lo), int(lo) + s) for (lo, _), s in zip(pw, a.shape))
-        return _node(d, (self,), lambda g: (g[sl],))
+    def pad(self, pad_width: Any, value: float = 0.0, mode: str = "constant") -> "Tensor":
+        """``pad_width`` as in ``np.pad``; ``mode`` constant, reflect, replicate or circular
+        (one rule for all of them, in conv.py)."""
+        from .conv import pad
+        return pad(self, pad_width, mode, value)
 
 def _tensors(ts: Any, op: str) -> list:
     ts = [t if isinstance(t, Tensor) else Tensor(t) for t in ts]
