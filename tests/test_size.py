@@ -6,7 +6,7 @@ from pathlib import Path
 ROOT = Path(__file__).parents[1]
 # Budgets in lines of code (no blank lines, comments or docstrings). Raise them on purpose.
 ENGINE_BUDGET = 800
-CORE_BUDGET = 5500
+CORE_BUDGET = 6000  # 5500 + 500 on purpose: the recurrent layers (rnn.py), load_mnist1d, their config layers
 
 
 def code_lines(path: Path) -> int:
