@@ -130,6 +130,10 @@ def test_bad_input_names_the_layer_and_shapes():
         m(np.zeros((5, 2, 3)), (np.zeros((1, 2, 4)), np.zeros((2, 2, 4))))
     with pytest.raises(ValueError, match="hx must be a tuple"):
         m(np.zeros((5, 2, 3)), np.zeros((2, 2, 4)))
+    with pytest.raises(ValueError, match="hx must hold both h0 and c0"):
+        m(np.zeros((5, 2, 3)), (np.zeros((2, 2, 4)), None))
+    with pytest.raises(ValueError, match=r"LSTMCell\(3, 4\): hx must be a tuple \(h, c\) of arrays"):
+        nn.LSTMCell(3, 4)(np.zeros((2, 3)), (np.zeros((2, 4)), None))
     with pytest.raises(ValueError, match=r"GRUCell\(3, 4\): h has shape \(3, 4\), expected \(2, 4\)"):
         nn.GRUCell(3, 4)(np.zeros((2, 3)), np.zeros((3, 4)))
     with pytest.raises(ValueError, match="nonlinearity='sigmoid' is invalid; allowed: tanh, relu"):
