@@ -155,14 +155,14 @@ def main(argv=None) -> dict:
         n = gru_steps if kind == "gru" else steps
         results[kind] = r = train(kind, data, n, args.seed, eval_every=every)
         console.print(f"  {LABELS[kind]}: test accuracy {100 * r['final']:.1f} % after {n} steps, "
-                      f"{r['ms_per_step']:.2f} CPU ms/step")
+                      f"{r['ms_per_step']:.2f} ms/step (CPU)")
     table = Table(title="MNIST-1D test accuracy (the paper's table)")
-    for col in ("model", "params", "steps", "test acc %", "paper %", "diff", "CPU ms/step"):
+    for col in ("model", "params", "steps", "test acc %", "paper %", "diff", "CPU per step"):
         table.add_column(col, justify="left" if col == "model" else "right")
     for kind, r in results.items():
         acc = 100 * r["final"]
         table.add_row(LABELS[kind], str(r["params"]), str(r["steps"][-1]), f"{acc:.1f}", f"{PAPER[kind]:.0f}",
-                      f"{acc - PAPER[kind]:+.1f}", f"{r['ms_per_step']:.2f}")
+                      f"{acc - PAPER[kind]:+.1f}", f"{r['ms_per_step']:.2f} ms")
     console.print(table)
     if args.plot:
         if plot.available():

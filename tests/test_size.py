@@ -6,8 +6,13 @@ from pathlib import Path
 ROOT = Path(__file__).parents[1]
 # Budgets in lines of code (no blank lines, comments or docstrings). Raise them on purpose.
 ENGINE_BUDGET = 640
-CORE_BUDGET = 5500
-OPS_BUDGET = 1000  # tinygrad_init/ops/: the op breadth grows here, not in the core
+# Raised from 5500 on purpose (second round): the Trainer's hook table and stop reasons,
+# checkpoint validation, config validation, the search's objective, plots and pruners.
+CORE_BUDGET = 6300
+# The op files: tinygrad_init/ops/ (op breadth), conv.py (convolution and pooling) and rnn.py
+# (the fused recurrent ops and layers). Ops grow here, not in the engine or the core.
+OP_FILES = ("conv.py", "rnn.py")
+OPS_BUDGET = 2000
 
 
 def code_lines(path: Path) -> int:
@@ -29,12 +34,14 @@ def test_core_stays_small():
     engine = code_lines(ROOT / "tinygrad_init" / "tensor.py")
     core = {p.relative_to(ROOT).as_posix(): code_lines(p)
             for p in sorted((ROOT / "tinygrad_init").rglob("*.py"))
-            if not {"testing", "ops"} & set(p.relative_to(ROOT / "tinygrad_init").parts)}
-    ops = sum(code_lines(p) for p in (ROOT / "tinygrad_init" / "ops").glob("*.py"))
+            if not {"testing", "ops"} & set(p.relative_to(ROOT / "tinygrad_init").parts)
+            and p.relative_to(ROOT / "tinygrad_init").as_posix() not in OP_FILES}
+    ops = sum(code_lines(p) for p in [*(ROOT / "tinygrad_init" / "ops").glob("*.py"),
+                                      *(ROOT / "tinygrad_init" / f for f in OP_FILES)])
     total = sum(core.values())
     print(f"\nengine (tinygrad_init/tensor.py): {engine} lines of code")
-    print(f"core (tinygrad_init/ without testing/): {total} lines of code in {len(core)} files")
-    print(f"ops (tinygrad_init/ops/): {ops} lines of code")
+    print(f"core (tinygrad_init/ without testing/ and the op files): {total} lines of code in {len(core)} files")
+    print(f"op files (tinygrad_init/ops/, {', '.join(OP_FILES)}): {ops} lines of code")
     for name, n in sorted(core.items(), key=lambda kv: -kv[1])[:8]:
         print(f"  {n:5d}  {name}")
     assert engine <= ENGINE_BUDGET, f"the engine grew to {engine} lines (budget {ENGINE_BUDGET})"
