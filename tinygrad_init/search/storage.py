@@ -43,7 +43,7 @@ STUDY_COLUMNS = ("id", "name", "space", "strategy", "strategy_options", "seed", 
 TRIAL_COLUMNS = ("study_id", "number", "params", "budget", "status", "value", "intermediate", "started",
                  "finished", "error", "attempts")
 SCHEMA = """
-CREATE TABLE studies (
+CREATE TABLE IF NOT EXISTS studies (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
     space TEXT NOT NULL,
@@ -53,7 +53,7 @@ CREATE TABLE studies (
     created REAL NOT NULL,
     direction TEXT NOT NULL DEFAULT 'minimize' CHECK (direction IN ('minimize', 'maximize'))
 );
-CREATE TABLE trials (
+CREATE TABLE IF NOT EXISTS trials (
     study_id INTEGER NOT NULL REFERENCES studies(id),
     number INTEGER NOT NULL,
     params TEXT NOT NULL,
