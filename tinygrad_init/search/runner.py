@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import difflib
+import inspect
 import io
 import json
 import math
@@ -616,12 +618,18 @@ def _strategy_key(strategy: Any) -> str:
 def _build(kind: str, what: Any, args: tuple, options: dict, given: tuple = ()) -> Any:
     """Build a strategy or pruner; an option it does not take is a ``TypeError`` listing the
     ones it does (not those the runner passes itself: ``given``)."""
-    import difflib
-    import inspect
+    from ..registry import get_registry
 
-    from ..registry import check_signature, get_registry
+    name, opts = ("strategy", "strategy_options") if kind == "search_strategy" else ("pruner", "pruner_options")
+    with _argument(name):  # an unknown name is the name's fault, a bad option the options'
+        factory = get_registry().get(kind, what).factory if isinstance(what, str) else what
+    with _argument(opts):
+        return _checked(kind, what, factory, args, options, given)
 
-    factory = get_registry().get(kind, what).factory if isinstance(what, str) else what
+
+def _checked(kind: str, what: Any, factory: Any, args: tuple, options: dict, given: tuple) -> Any:
+    from ..registry import check_signature
+
     label = f"{kind.replace('_', ' ').replace('search ', '')} {what if isinstance(what, str) else _strategy_key(what)!r}"
     try:
         params = inspect.signature(factory).parameters.values()
@@ -682,43 +690,18 @@ def run(objective: Callable[[Trial], float], space: Space | Mapping[str, Any], s
         console: Any = None, direction: str = "minimize", pruner: Any = None,
         pruner_options: Mapping[str, Any] | None = None, timeout: float | None = None,
         max_retries: int = 2) -> Study:
-    """Search ``space`` for the configuration minimizing ``objective``.
+    """Search ``space`` for the configuration minimizing (``direction="maximize"``:
+    maximizing) ``objective(trial) -> float``; every argument is described in docs/search.md
+    ("Running"). ``strategy``: a registered name or a factory ``factory(space, seed=None,
+    **strategy_options)``; ``pruner``: a registered name or a factory ``factory(**pruner_options)``;
+    ``executor``: ``None`` (in this process), ``"process"``, ``"dask://host:port"`` or an
+    ``Executor``; ``timeout``: seconds per trial; ``max_retries``: starts of a trial left
+    ``running`` by interrupted searches before it is failed.
 
-    :param objective: ``objective(trial) -> float`` (lower is better); reads
-        ``trial.params`` (and ``trial.budget``), may call ``trial.report(step, value)``
-        and raise ``TrialPruned`` when ``trial.should_prune()``. An exception (``SystemExit``
-        included) or a non-finite value makes the trial ``failed`` and the search goes on.
-        With a process or Dask executor it must be picklable (a module-level function).
-    :param space: a :class:`Space` (or a dict of dimensions).
-    :param strategy: a registered strategy name (``"random"``, ``"grid"``, ``"manual"``,
-        ``"bayes"``, ``"tpe"``...) or a factory ``factory(space, seed=None, **options)``.
-    :param n_trials: the total number of trials the study should have (a resumed
-        study runs only the missing ones); fewer if the strategy is exhausted.
-    :param storage: ``"sqlite:///study.db"``, a path, or ``None`` (in memory).
-    :param study: the study name inside the storage.
-    :param executor: ``None`` (in this process), ``"process"`` (a spawn-based process pool
-        of ``workers``), ``"dask://host:port"`` (a Dask ``distributed`` cluster) or any
-        ``concurrent.futures.Executor``. Pruning works on every one of them.
-    :param workers: trials kept in flight (default: the executor's workers).
-    :param seed: the strategy's seed (part of the study's identity).
-    :param strategy_options: the strategy's hyperparameters (JSON-able).
-    :param callbacks: objects implementing ``tinygrad_init_trial_start``/``_end``.
-    :param console: a rich ``Console`` for the live table (default: stdout when
-        it is a terminal, else silent).
-    :param direction: ``"minimize"`` (the objective is a loss) or ``"maximize"`` (e.g. an
-        accuracy); part of the study's identity. Strategies and pruners always minimize:
-        they see maximized values negated; stored values keep the objective's sign.
-    :param pruner: ``None``, a registered pruner name (``"hyperband"``,
-        ``"successive_halving"``, ``"median"``) or a factory ``factory(**options)``.
-    :param pruner_options: the pruner's hyperparameters.
-    :param timeout: seconds a trial may run; then it is ``failed`` ("timed out").
-    :param max_retries: how often a trial left ``running`` by an interrupted search is
-        started again; a trial found ``running`` after ``1 + max_retries`` starts is
-        ``failed`` instead.
     :return: the :class:`Study` with every trial.
-    :raises ValueError: the study exists with another space, strategy, options, seed or
-        direction (the file is left untouched); ``StorageError`` if the storage cannot be
-        written (before any trial runs). Errors carry ``.argument``, the argument at fault.
+    :raises ValueError: bad arguments, or the study exists with another space, strategy,
+        options, seed or direction (the file is left untouched); ``StorageError`` if the
+        storage cannot be written. Every such error carries ``.argument``, the argument at fault.
     """
     with _argument("space"):
         space = space if isinstance(space, Space) else Space(space)
@@ -749,20 +732,8 @@ def run(objective: Callable[[Trial], float], space: Space | Mapping[str, Any], s
         if k in options:
             raise _tag(ValueError(f"strategy_options: {k}={options[k]!r} is not a strategy option: {hint}"),
                        "strategy_options")
-    with _argument("strategy" if isinstance(strategy, str) else "strategy_options"):
-        if isinstance(strategy, str):
-            from ..registry import get_registry
-
-            get_registry().get("search_strategy", strategy)  # an unknown name is the strategy's fault
-    with _argument("strategy_options"):
-        strat = _build("search_strategy", strategy, (space,), {"seed": seed, **options}, given=("seed",))
-    with _argument("pruner"):
-        if isinstance(pruner, str):
-            from ..registry import get_registry
-
-            get_registry().get("pruner", pruner)
-    with _argument("pruner_options"):
-        prune = None if pruner is None else _build("pruner", pruner, (), dict(pruner_options or {}))
+    strat = _build("search_strategy", strategy, (space,), {"seed": seed, **options}, given=("seed",))
+    prune = None if pruner is None else _build("pruner", pruner, (), dict(pruner_options or {}))
     if executor == "process" or isinstance(executor, ProcessPoolExecutor) or str(executor).startswith("dask://"):
         try:
             pickle.dumps(objective)

@@ -72,28 +72,9 @@ class Dimension:
                 f"{self.label}: {param}={value!r} is invalid: must be a finite number")
         return float(value)
 
-    def sample(self, rng: np.random.Generator) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def to_unit(self, x: Any) -> float:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def from_unit(self, u: float) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def grid(self, n: int | None = None) -> list:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def contains(self, x: Any) -> bool:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def to_dict(self) -> dict:  # pragma: no cover - abstract
-        raise NotImplementedError
-
     def named(self, name: str) -> "Dimension":
         """A copy of this dimension carrying ``name`` (used by :class:`Space`)."""
-        d = self.from_dict(self.to_dict(), name=name)
-        return d
+        return self.from_dict(self.to_dict(), name=name)
 
     @staticmethod
     def from_dict(d: Mapping[str, Any], name: str | None = None) -> "Dimension":
