@@ -417,7 +417,8 @@ BROKEN = {  # (kind, check[, variant]) -> (factory, hparams, what the failure sa
     ("search_strategy", "tolerates_failures"): (LostAfterFailure, {}, "after failed trials .* is outside the space"),
     ("search_strategy", "ask_batch"): (BatchTooLarge, {}, "ask_batch.4. must return a list of at most 4"),
     ("callback", "builds"): (lambda: None, {}, "the factory returned None"),
-    ("callback", "hooks"): (MisspelledHook, {}, "'tinygrad_init_epoch_ends' is not a tinygrad_init hook"),
+    ("callback", "hooks"): (MisspelledHook, {}, "'tinygrad_init_epoch_ends' is not a tinygrad_init hook "
+                                            r"\(did you mean 'tinygrad_init_epoch_end'\?\)"),
     ("callback", "state_roundtrip"): (early_stopping("ignores_load"), {"patience": 5},
                                       "does not reproduce the state"),
     ("callback", "state_roundtrip", "behaviour"): (early_stopping("keeps_dict_only"), {"patience": 5},
@@ -479,3 +480,45 @@ def test_the_docs_table_names_every_check_of_every_kind():
         (row,) = [ln for ln in docs.splitlines() if ln.startswith(f"| {kind} |")]
         documented = set(re.findall(r"`([a-z_]+)`", row.split("|")[5]))
         assert set(checks_for(kind)) <= documented, (kind, set(checks_for(kind)) - documented)
+
+
+def test_a_misspelled_hook_in_an_installed_distribution_fails_its_kit_run(pytester, monkeypatch):
+    """The reported case end to end: real metadata, a fresh pytest process, the marker."""
+    site = pytester.mkdir("site")
+    (site / "typo_good.py").write_text('''
+from tinygrad_init import Schedule, hookimpl
+
+class Halving(Schedule):
+    name, hparams = "halving", ("lr0",)
+    def __init__(self, lr0=0.1):
+        self.lr0 = lr0
+    def value(self, t):
+        return self.lr0 * 0.5 ** (t // 10)
+
+@hookimpl
+def tinygrad_init_add_schedules():
+    return {"halving": Halving}
+''')
+    (site / "typo_bad.py").write_text('''
+from tinygrad_init import hookimpl
+
+@hookimpl
+def tinygrad_init_add_optimisers():
+    return {}
+''')
+    info = site / "typo_dist-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: typo-dist\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[tinygrad_init.plugins]\ngood = typo_good\nbad = typo_bad\n")
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    pytester.makepyfile(test_kit='''
+import pytest
+
+@pytest.mark.tgi_conformance(plugins=["typo-dist"])
+def test_conformance(tgi_case):
+    tgi_case()
+''')
+    res = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", "-W", "ignore::UserWarning")
+    res.assert_outcomes(passed=4, failed=1)
+    assert "test_conformance[plugin-typo-dist[bad]-loads]" in res.stdout.str()
+    assert "'tinygrad_init_add_optimisers' is not a tinygrad_init hook" in res.stdout.str()

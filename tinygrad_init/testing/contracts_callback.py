@@ -23,6 +23,7 @@ never train a model, so they hold for any lifecycle-hook object.
 from __future__ import annotations
 
 import copy
+import difflib
 import io
 import os
 import tempfile
@@ -55,7 +56,9 @@ def check_hooks(component: Any, hparams: dict) -> None:
     hooks = [a for a in dir(cb) if a.startswith(PREFIX) and callable(getattr(cb, a, None))]
     assert hooks, f"{label}: implements no lifecycle hook (methods named like {sorted(LIFECYCLE_HOOKS)[0]!r})"
     for name in hooks:
-        assert name in HOOK_NAMES, f"{label}: {name!r} is not a tinygrad_init hook"
+        close = difflib.get_close_matches(name, sorted(LIFECYCLE_HOOKS), n=1)
+        assert name in HOOK_NAMES, (f"{label}: {name!r} is not a tinygrad_init hook"
+                                    + (f" (did you mean {close[0]!r}?)" if close else ""))
         assert name in LIFECYCLE_HOOKS, (f"{label}: {name!r} is a registration hook; a callback object "
                                          "implements lifecycle hooks only")
         assert hasattr(getattr(cb, name), f"{hookspecs.PROJECT}_impl"), \
