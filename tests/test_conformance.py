@@ -1,6 +1,7 @@
 """The conformance kit over every built-in plugin (select with -k, e.g. -k "optimizer and rosenbrock"),
 and the kit's own behaviour: it never passes falsely (issues 18 and 22)."""
 import fnmatch
+import inspect
 import re
 import sys
 import textwrap
@@ -485,20 +486,9 @@ def test_the_docs_table_names_every_check_of_every_kind():
 def test_a_misspelled_hook_in_an_installed_distribution_fails_its_kit_run(pytester, monkeypatch):
     """The reported case end to end: real metadata, a fresh pytest process, the marker."""
     site = pytester.mkdir("site")
-    (site / "typo_good.py").write_text('''
-from tinygrad_init import Schedule, hookimpl
-
-class Halving(Schedule):
-    name, hparams = "halving", ("lr0",)
-    def __init__(self, lr0=0.1):
-        self.lr0 = lr0
-    def value(self, t):
-        return self.lr0 * 0.5 ** (t // 10)
-
-@hookimpl
-def tinygrad_init_add_schedules():
-    return {"halving": Halving}
-''')
+    (site / "typo_good.py").write_text("from tinygrad_init import Schedule, hookimpl\n\n" + inspect.getsource(Halving)
+                                       + "\n@hookimpl\ndef tinygrad_init_add_schedules():\n"
+                                       "    return {'halving': Halving}\n")
     (site / "typo_bad.py").write_text('''
 from tinygrad_init import hookimpl
 
