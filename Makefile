@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench figures clean
 
 $(STAMP): pyproject.toml examples/plugin-template/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(STAMP)
 # made a QR take a second instead of a millisecond.
 test: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest
+
+# Rewrite the figure blocks of the docs from the output of their commands (docs/figures.py).
+figures: $(STAMP)
+	$(PY) docs/figures.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py

@@ -6,6 +6,11 @@ checkpoint (model, optimizer, schedule position, RNG states, history) atomically
 ``path``; with ``save_best`` it also writes ``<stem>-best.npz`` whenever the monitored
 metric improves. It also becomes the trainer's interrupt checkpoint: Ctrl-C saves the
 run there before training stops. Resume with ``trainer.fit(..., resume=path)``.
+
+When early stopping ends the run (and ``early_stopping(restore_best_weights=True)`` has
+given the model its best epoch's weights back), ``path`` is written once more after every
+other ``train_end`` hook, so the checkpoint left behind holds the weights the run ended
+with -- the best ones -- and the history that says it stopped early.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from tinygrad_init.validation import integer, one_of
 
 class Checkpoint:
     name = "checkpoint"
+    output_paths = ("path",)  # experiment.build puts a relative path under [output].dir
 
     def __init__(self, path: str = "checkpoint.npz", every: int = 1, save_best: bool = False,
                  monitor: str = "val_loss", mode: str = "min"):
@@ -42,8 +48,8 @@ class Checkpoint:
                                     "does not exist")
         trainer.checkpoint_path = self.path
 
-    @hookimpl
-    def tinygrad_init_epoch_end(self, trainer, epoch, logs):
+    @hookimpl  # the checkpoint phase: after every callback's epoch_end, so their state is final
+    def tinygrad_init_checkpoint(self, trainer, epoch, logs):
         if (epoch + 1) % self.every == 0:
             self.saved.append(trainer.save_checkpoint(self.path))
         if self.save_best:
@@ -53,6 +59,11 @@ class Checkpoint:
             if value < self.best if self.mode == "min" else value > self.best:
                 self.best = value
                 trainer.save_checkpoint(self.best_path)
+
+    @hookimpl(trylast=True)  # after early stopping's train_end has restored the best weights
+    def tinygrad_init_train_end(self, trainer, history):
+        if str(history.stop_reason or "").startswith("early stopping"):
+            self.saved.append(trainer.save_checkpoint(self.path))
 
     def __repr__(self):
         return f"Checkpoint(path={str(self.path)!r}, every={self.every}, save_best={self.save_best})"

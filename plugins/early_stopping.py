@@ -6,7 +6,8 @@ best so far by more than ``min_delta`` (``mode="min"``: ``value < best - min_del
 After ``patience`` epochs without improvement training stops; with
 ``restore_best_weights`` the model gets the weights of its best epoch back (Keras's
 ``EarlyStopping`` semantics). Its state is saved in checkpoints, so a resumed run
-stops at the same epoch as an uninterrupted one.
+stops at the same epoch as an uninterrupted one. It stops with
+``trainer.stop("early_stopping", message)``.
 """
 from __future__ import annotations
 
@@ -53,14 +54,14 @@ class EarlyStopping:
             return
         self.wait += 1
         if self.wait >= self.patience:
-            trainer.stop_training = True
-            trainer.stop_reason = (f"early stopping: {self.monitor} did not improve for {self.wait} "
-                                   f"epochs (best {self.best:.6g} at epoch {self.best_epoch + 1})")
+            trainer.stop("early_stopping", f"early stopping: {self.monitor} did not improve for {self.wait} "
+                         f"epochs (best {self.best:.6g} at epoch {self.best_epoch + 1})")
 
     @hookimpl
     def tinygrad_init_train_end(self, trainer, history):
-        if self.restore_best_weights and self.best_weights is not None and trainer.stop_training \
-                and history.stop_reason and history.stop_reason.startswith("early stopping"):
+        reason = history.stop_reason
+        if self.restore_best_weights and self.best_weights is not None and reason is not None \
+                and reason.kind == "early_stopping":
             trainer.model.load_state_dict(self.best_weights)
 
     def state_dict(self) -> dict[str, np.ndarray]:

@@ -56,27 +56,23 @@ def _probe(model: Module, arr: np.ndarray) -> None:
 
 
 class _Recorder:
-    """Temporarily wraps layers' ``forward`` to record their outputs."""
+    """Records the layers' outputs through forward hooks while the ``with`` block runs."""
 
     def __init__(self, layers):
-        self.layers, self.outputs, self.order = layers, {}, []
+        self.layers, self.outputs, self.order, self.handles = layers, {}, [], []
+
+    def _record(self, layer, inputs, out):
+        if id(layer) not in self.outputs:
+            self.order.append(layer)
+        self.outputs[id(layer)] = out.data
 
     def __enter__(self):
-        for layer in self.layers:
-            original = layer.forward
-
-            def forward(*a, _layer=layer, _orig=original, **k):
-                out = _orig(*a, **k)
-                if id(_layer) not in self.outputs:
-                    self.order.append(_layer)
-                self.outputs[id(_layer)] = out.data
-                return out
-            layer.__dict__["forward"] = forward
+        self.handles = [layer.register_forward_hook(self._record) for layer in self.layers]
         return self
 
     def __exit__(self, *exc):
-        for layer in self.layers:
-            layer.__dict__.pop("forward", None)
+        for h in self.handles:
+            h.remove()
 
 
 class LSUV:

@@ -96,9 +96,15 @@ class BatchNorm(Module):
         if self.training or not self.track_running_stats:
             n = x.size // self.num_features
             if n <= 1:
+                if x.shape[0] == 0:
+                    raise ValueError(f"{NAME}(num_features={self.num_features}): got an empty batch, input "
+                                     f"of shape {tuple(x.shape)}")
                 raise ValueError(f"{NAME}(num_features={self.num_features}): Expected more than 1 value "
-                                 f"per channel when training, got input of shape {tuple(x.shape)}; "
-                                 "use a larger batch or eval() mode")
+                                 f"per channel when training, got input of shape {tuple(x.shape)}, a batch "
+                                 "of one sample; when it is the last batch of an epoch (the training set "
+                                 "is one sample more than a multiple of batch_size), choose another "
+                                 "batch_size or drop the last batch (drop_last=True in "
+                                 "tinygrad_init.datasets.batches); otherwise use a larger batch or eval() mode")
             mean = x.mean(axis=axes, keepdims=True)
             centered = x - mean
             var = (centered * centered).mean(axis=axes, keepdims=True)  # biased, as np.var

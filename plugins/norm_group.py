@@ -65,6 +65,9 @@ class GroupNorm(Module):
             got = x.shape[1] if x.ndim >= 2 else "no channel axis"
             raise ValueError(f"{NAME}(num_features={self.num_channels}): expected {self.num_channels} "
                              f"channels in input of shape {tuple(x.shape)} (N, C, *spatial), got {got}")
+        if x.size == 0:
+            raise ValueError(f"{NAME}(num_features={self.num_channels}): got an empty input of shape "
+                             f"{tuple(x.shape)}; it needs at least one sample (and no axis of size 0)")
         g = x.reshape(x.shape[0], self.num_groups, -1)
         centered = g - g.mean(axis=2, keepdims=True)
         var = (centered * centered).mean(axis=2, keepdims=True)  # biased, as np.var

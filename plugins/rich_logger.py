@@ -1,13 +1,17 @@
 """The rich console logger (a callback): progress, epoch metrics, diagnostics, summary.
 
-Registers ``rich_logger(console=None, diagnostics=True, progress=None, every=1)``:
+Registers ``rich_logger(console=None, diagnostics=True, progress=None, every=1,
+diagnostics_every=1)``:
 
-- a live progress bar per epoch with steps/s, ETA, the current loss and lr
+- a live progress bar per epoch with steps/s, ETA, the running mean of the epoch's
+  loss (as Keras shows it; ``-`` before the first step) and the lr from the start
   (only when the console is a terminal — CI logs stay readable; ``progress=True``
   or ``False`` forces it);
 - one line per epoch (every ``every`` epochs and the last) with train/val metrics,
   the lr and the time;
-- with diagnostics (``Trainer(diagnostics=True)``), a per-layer table each epoch:
+- with diagnostics (``Trainer(diagnostics=True)``), a per-layer table every
+  ``diagnostics_every`` epochs (and at the last), or with ``diagnostics_every="change"``
+  only when the set of flagged cells differs from the last table shown:
   activation mean/std, the fraction of dead ReLU units, gradient norm and
   update-to-weight ratio, flagged red where gradients vanish (< 1e-7) or explode
   (> 1e3), where more than half the ReLUs are dead, or where the update ratio
@@ -15,7 +19,8 @@ Registers ``rich_logger(console=None, diagnostics=True, progress=None, every=1)`
 - a summary table at the end with every epoch, the best validation epoch and why
   training stopped.
 
-``console`` is a ``rich.console.Console``; pass one writing to a ``StringIO`` in tests.
+``console`` is a ``rich.console.Console``; pass one writing to a ``StringIO`` in tests
+(``uses_console``: ``experiment.build`` passes the run's console, stderr with ``--json``).
 """
 from __future__ import annotations
 
@@ -41,10 +46,27 @@ def fmt(key, value):
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _flags(diag) -> frozenset:
+    """The cells the diagnostics table shows in red."""
+    out = set()
+    for name, a in diag.get("activations", {}).items():
+        if (a.get("dead") or 0) > 0.5:
+            out.add((name, "dead"))
+    for name, p in diag.get("params", {}).items():
+        g, r = p["grad_norm"], p["update_ratio"]
+        if g < 1e-7 or g > 1e3:
+            out.add((name, "grad"))
+        if not 1e-4 <= r <= 1e-1:
+            out.add((name, "ratio"))
+    return frozenset(out)
+
+
 class RichLogger:
     name = "rich_logger"
+    uses_console = True  # experiment.build passes its console as `console`
 
-    def __init__(self, console=None, diagnostics: bool = True, progress: bool | None = None, every: int = 1):
+    def __init__(self, console=None, diagnostics: bool = True, progress: bool | None = None, every: int = 1,
+                 diagnostics_every: int | str = 1):
         if console is None:
             console = Console()
             if not console.is_terminal:  # a log file: wide enough that tables do not wrap
@@ -53,11 +75,16 @@ class RichLogger:
         self.show_diagnostics = bool(diagnostics)
         self.show_progress = progress
         self.every = integer(self.name, "every", every, minimum=1)
+        if diagnostics_every != "change":
+            diagnostics_every = integer(self.name, "diagnostics_every", diagnostics_every, minimum=1)
+        self.diagnostics_every = diagnostics_every
+        self._shown_flags = None
         self._progress = None
         self._task = None
         self._diag = None
         self._epochs = 0
         self._t0 = 0.0
+        self._task_epoch = -1
 
     @hookimpl
     def tinygrad_init_train_start(self, trainer, history, epochs):
@@ -72,36 +99,53 @@ class RichLogger:
             self._progress = Progress(
                 TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]:.1f} steps/s"), TimeRemainingColumn(),
-                TextColumn("loss {task.fields[loss]:.4g}  lr {task.fields[lr]:.3g}"),
+                TextColumn("loss {task.fields[loss]}  lr {task.fields[lr]}"),
                 console=self.console, transient=True)
             self._progress.start()
 
-    @hookimpl
-    def tinygrad_init_epoch_start(self, epoch, num_steps):
-        if self._progress is not None:
-            if self._task is not None:
-                self._progress.remove_task(self._task)
-            self._task = self._progress.add_task("", total=num_steps, epoch=f"{epoch + 1}/{self._epochs}",
-                                                 rate=0.0, loss=float("nan"), lr=float("nan"))
-            self._start = time.perf_counter()
-            self._steps = 0
+    def _new_task(self, epoch, total, done, trainer):
+        if self._task is not None:
+            self._progress.remove_task(self._task)
+        self._task = self._progress.add_task("", total=total, completed=done, rate=0.0,
+                                             epoch=f"{epoch + 1}/{self._epochs}", loss="-",
+                                             lr=f"{trainer.optimizer.get_lr():.3g}")
+        self._task_epoch = epoch
+        self._start = time.perf_counter()
+        self._steps = 0
 
     @hookimpl
-    def tinygrad_init_step_end(self, logs):
+    def tinygrad_init_epoch_start(self, trainer, epoch, num_steps):
+        if self._progress is not None:
+            self._new_task(epoch, num_steps, 0, trainer)
+
+    @hookimpl
+    def tinygrad_init_step_end(self, trainer, epoch, step, logs):
         if "diagnostics" in logs:
             self._diag = logs["diagnostics"]
-        if self._progress is not None and self._task is not None:
+        if self._progress is not None:
+            if self._task is None or self._task_epoch != epoch:  # an epoch resumed half-way
+                self._new_task(epoch, trainer.steps_per_epoch, step, trainer)
             self._steps += 1
             rate = self._steps / max(time.perf_counter() - self._start, 1e-9)
-            self._progress.update(self._task, advance=1, rate=rate, loss=logs["loss"], lr=logs["lr"])
+            self._progress.update(self._task, advance=1, rate=rate, loss=f"{logs['epoch_loss']:.4g}",
+                                  lr=f"{trainer.optimizer.get_lr():.3g}")
 
     @hookimpl
     def tinygrad_init_epoch_end(self, epoch, logs):
-        if (epoch + 1) % self.every == 0 or epoch + 1 == self._epochs:
+        last = epoch + 1 == self._epochs
+        if (epoch + 1) % self.every == 0 or last:
             parts = [f"{k} {fmt(k, logs[k])}" for k in METRIC_ORDER if k in logs]
             self.console.print(f"epoch {epoch + 1:>3}/{self._epochs}  " + "  ".join(parts))
         if self.show_diagnostics and self._diag is not None:
-            self.console.print(self.diagnostics_table(self._diag, epoch))
+            if self.diagnostics_every == "change":
+                flags = _flags(self._diag)
+                show = flags != self._shown_flags
+                if show:
+                    self._shown_flags = flags
+            else:
+                show = (epoch + 1) % self.diagnostics_every == 0 or last
+            if show:
+                self.console.print(self.diagnostics_table(self._diag, epoch))
             self._diag = None
 
     @staticmethod
@@ -141,9 +185,11 @@ class RichLogger:
                 self.console.print(f"best val_loss {vals[best]:.4g} at epoch {best + 1}"
                                    + (f" (val_acc {acc:.4f})" if acc is not None else ""))
         elapsed = time.perf_counter() - self._t0
-        if history.stop_reason:
-            color = "yellow" if history.stop_reason.startswith("early stopping") else "red"
-            self.console.print(f"[{color}]{history.stop_reason}[/]")
+        reason = history.stop_reason
+        if reason is not None:
+            from rich.markup import escape
+
+            self.console.print(f"[{'red' if reason.failure else 'yellow'}]{escape(reason.message)}[/]")
         self.console.print(f"done in {elapsed:.1f}s")
 
 

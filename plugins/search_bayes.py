@@ -9,7 +9,9 @@ cdf uses ``math.erfc`` (exact to double precision).
 
 Model, per ``ask()``:
 
-* y of the successful trials is standardized and Yeo-Johnson transformed
+* y of the successful trials has its tail of very bad values compressed (``robust_scale``:
+  a diverged run's 5e6 among losses near 1 would otherwise flatten everything else), is
+  standardized and Yeo-Johnson transformed
   (``fit_yeo_johnson``: ``lambda`` by maximum likelihood on the grid ``YJ_LAMBDAS``), which
   pulls in a long tail of very good or very bad values so a stationary GP fits the rest;
   then scaled to ``(t - q75) / std``, ``q75`` the upper quartile (``PRIOR_MEAN_QUANTILE``):
@@ -23,8 +25,10 @@ Model, per ``ask()``:
 * hyperparameters ``theta = (log l_1..l_d, log s2, theta_noise)`` maximize the
   log marginal likelihood plus log-normal priors (``log_prior``) inside box
   bounds (``BOUNDS``), with a small projected L-BFGS using the analytic
-  gradient, warm-started from the previous fit and restarted from random
-  points around the prior means every fifth fit;
+  gradient, started from the prior means and from random
+  points around the prior means (``n_restarts``, drawn from the proposal's ``rng``);
+  nothing is carried from one proposal to the next, so a proposal depends only on the
+  study's trials and ``(seed, number)``;
 * expected improvement (minimization) ``EI = sigma * h(z)``,
   ``z = (y_best - xi - mu) / sigma``, ``h(z) = z Phi(z) + phi(z)``, ranked by
   ``log EI`` computed without underflow (continued fraction of the Mills ratio
@@ -38,9 +42,10 @@ Failed trials (``value`` None or NaN) are left out of the hyperparameter fit;
 the GP is then conditioned on them as if they had returned the worst observed
 value, and a point equal (after binning) to an evaluated, failed or pending
 point is never proposed while anything else is left. Pending points (asked,
-not yet told) are fantasized at the worst observed value ("constant liar",
-Ginsbourger et al. 2010) without refitting, so ``ask_batch(n)`` or several
-``ask()`` calls without ``tell`` spread out.
+not yet finished: the study's ``running`` trials) are fantasized at the worst observed
+value ("constant liar", Ginsbourger et al. 2010) without refitting, so parallel trials
+spread out. The first ``n_initial`` trials are the points of a scrambled Halton sequence
+(number ``number``; the scrambling is fixed by the seed).
 """
 from __future__ import annotations
 
@@ -50,7 +55,7 @@ import numpy as np
 
 from tinygrad_init import hookimpl
 from tinygrad_init import validation as V
-from tinygrad_init.search import Strategy, clean_value
+from tinygrad_init.search import Halton, Strategy
 
 SQRT5 = math.sqrt(5.0)
 LOG_2PI = math.log(2.0 * math.pi)
@@ -59,6 +64,8 @@ _erfc = np.frompyfunc(math.erfc, 1, 1)
 # Normal priors (mean, std) on the log hyperparameters; the length-scale mean is lengthscale_prior_mean(d).
 PRIORS = {"log_lengthscale_std": 1.0, "log_signal_var": (0.0, 1.0), "log_noise": (math.log(1e-9), 1.0)}
 NOISE_FLOOR = 1e-10
+# A value more than this many interquartile ranges above the upper quartile is compressed (robust_scale).
+OUTLIER_IQRS = 1.0
 # Quantile of the observed y that the zero prior mean of the GP stands for (0.5 would be the median).
 PRIOR_MEAN_QUANTILE = 0.75
 # Grid of Yeo-Johnson parameters searched for the output transform (step 0.05; 1 = identity).
@@ -126,6 +133,23 @@ def log_expected_improvement(mu, sigma, best, xi=0.0):
 
 
 # --------------------------------------------------------------------------- output transform
+
+
+def robust_scale(y, k=None):
+    """``y`` with its tail of bad values pulled in: a value more than ``k`` (``OUTLIER_IQRS``)
+    interquartile ranges above the upper quartile ``q75`` becomes ``c + s log1p((y - c) / s)``
+    with ``c = q75 + k s``, ``s`` the IQR (or the std). The order is kept; a diverged trial
+    (a loss of 5e6 among losses near 0.1) then weighs like a moderately bad one instead of
+    flattening every other value (one Tukey fence, the bad side only: good outliers are the
+    point of the search)."""
+    k = OUTLIER_IQRS if k is None else k
+    q25, q75 = np.quantile(y, [0.25, 0.75])
+    s = q75 - q25
+    s = s if s > 0 else y.std()
+    if not s > 0 or not np.isfinite(s):
+        return y
+    c = q75 + k * s
+    return np.where(y > c, c + s * np.log1p(np.maximum(y - c, 0.0) / s), y)
 
 
 def yeo_johnson(y, lam):
@@ -398,32 +422,6 @@ class _Projector:
         return U
 
 
-def _primes(n):
-    out, k = [], 2
-    while len(out) < n:
-        if all(k % p for p in out):
-            out.append(k)
-        k += 1
-    return out
-
-
-def _halton(n, d, start, rng_perm):
-    """Scrambled Halton points number start..start+n-1 (one random digit permutation per level)."""
-    out = np.empty((n, d))
-    for j in range(d):
-        perms = rng_perm[j]
-        p = len(perms[0])
-        for i in range(n):
-            k, f, x, level = start + i, 1.0 / p, 0.0, 0
-            while level < len(perms):
-                x += perms[level][k % p] * f
-                k //= p
-                f /= p
-                level += 1
-            out[i, j] = x
-    return out
-
-
 # --------------------------------------------------------------------------- the strategy
 
 
@@ -433,7 +431,7 @@ class BayesSearch(Strategy):
     :param n_initial: quasi-random (scrambled Halton) points before the GP is
         used; default ``max(6, ceil(2.5 d))`` (6 for d <= 2, 15 for d = 6).
     :param xi: exploration margin of EI, in units of the std of y (0 = greedy).
-    :param n_candidates: random candidates per ``ask()`` for the acquisition search.
+    :param n_candidates: random candidates per proposal for the acquisition search.
     :param noise: ``None`` fits the noise variance (floor ``NOISE_FLOOR`` = 1e-10
         of the scaled variance (1): objectives are usually deterministic, and
         a larger floor blurs the last digits near the optimum); a number fixes it.
@@ -453,65 +451,37 @@ class BayesSearch(Strategy):
         self.noise_floor = NOISE_FLOOR if noise is None else self.noise
         self.n_refine = 5
         self._project = _Projector(self.space)
-        self._perms = [[self.rng.permutation(p) for _ in range(int(math.ceil(53 / math.log2(p))))]
-                       for p in _primes(self.d)]
-        self._n_design = 0
-        self.X_ok, self.y_ok, self.X_failed, self.pending = [], [], [], []
-        self._theta = None
-        self._fit_n = -1
-        self._n_fits = 0
+        self._halton = Halton(self.d, seed)
 
-    # -- bookkeeping
     def _unit(self, params):
         return self._project(np.asarray(self.space.to_unit(params), float)[None, :])[0]
 
-    def tell(self, params, value):
-        super().tell(params, value)
-        u = self._unit(params)
-        for i, p in enumerate(self.pending):
-            if np.max(np.abs(p - u)) < 1e-9:
-                del self.pending[i]
-                break
-        value = clean_value(value)
-        if value is None:
-            self.X_failed.append(u)
-        else:
-            self.X_ok.append(u)
-            self.y_ok.append(value)
+    def _design(self, number):
+        return self.space.from_unit(self._project(self._halton(number)[None, :])[0])
 
-    def _propose(self, u):
-        u = self._project(np.asarray(u, float)[None, :])[0]
-        params = self.space.from_unit(u)
-        self.pending.append(self._unit(params))
-        return params
-
-    # -- model
-    def _model(self):
+    def _model(self, X, y, X_extra, rng):
         """Fitted GP on successes + failed and pending points fantasized at the worst y."""
-        X, y = np.array(self.X_ok), np.array(self.y_ok)
+        y = np.asarray(y, float)
         peak = np.max(np.abs(y))
         if peak > 1e150:  # huge (finite) values: scale first so the variance does not overflow
             y = y / peak
+        y = robust_scale(y)
         std = y.std()
         if std > 1e-12:  # a Yeo-Johnson transform of the standardized values, lambda fitted
             y, _ = fit_yeo_johnson((y - y.mean()) / std)
             std = y.std()
         std = std if std > 1e-12 else 1.0
         ys = (y - np.quantile(y, PRIOR_MEAN_QUANTILE)) / std
-        if self._fit_n != len(y):
-            # warm start from the previous fit; restarts from the prior now and then
-            restarts = 2 if self._n_fits % 5 == 0 else 0
-            self._theta = fit_hyperparameters(X, ys, self.rng, self._theta, n_restarts=restarts,
-                                              noise_floor=self.noise_floor, fixed_noise=self.noise is not None)
-            self._fit_n = len(y)
-            self._n_fits += 1
+        theta = fit_hyperparameters(X, ys, rng, None, n_restarts=self.n_restarts, noise_floor=self.noise_floor,
+                                    fixed_noise=self.noise is not None)
         best = ys.min()
         # failed points, and pending ones (constant liar, max), "return" the worst value seen
-        extra = self.X_failed + self.pending
-        if extra:
-            X = np.vstack([X, np.array(extra)])
-            ys = np.r_[ys, np.full(len(extra), ys.max())]
-        return GaussianProcess(X, ys, self._theta, self.noise_floor), best
+        if len(X_extra):
+            X = np.vstack([X, X_extra])
+            ys = np.r_[ys, np.full(len(X_extra), ys.max())]
+        return GaussianProcess(X, ys, theta, self.noise_floor), best
+
+    n_restarts = 1
 
     def _acquisition(self, gp, best, U, taken):
         mu, sd = gp.predict(U)
@@ -544,20 +514,30 @@ class BayesSearch(Strategy):
         out[:, cont] = z.reshape(m, -1)
         return out
 
-    def _next_design_point(self):
-        u = _halton(1, self.d, self._n_design, self._perms)[0]
-        self._n_design += 1
-        return self._propose(u)
+    def _data(self, trials):
+        """-> unit points and values of the trials with a value, unit points of the others
+        (failed and running)."""
+        ok = [t for t in trials if t.value is not None]
+        X_ok = np.array([self._unit(t.params) for t in ok]).reshape(-1, self.d)
+        X_extra = np.array([self._unit(t.params) for t in trials if t.value is None]).reshape(-1, self.d)
+        return X_ok, np.array([t.value for t in ok], float), X_extra
 
-    def ask(self):
-        if self._n_design < self.n_initial or len(self.y_ok) < 2:
-            return self._next_design_point()
-        gp, best = self._model()
-        taken = np.array(self.X_ok + self.X_failed + self.pending)
-        d, rng = self.d, self.rng
+    def model(self, trials, rng=None):
+        """``(gp, best)``: the GP that a proposal after ``trials`` uses, and the best scaled y."""
+        X_ok, y_ok, X_extra = self._data(trials)
+        return self._model(X_ok, y_ok, X_extra, np.random.default_rng(0) if rng is None else rng)
+
+    def propose(self, trials, number):
+        X_ok, y_ok, X_extra = self._data(trials)
+        if number < self.n_initial or len(y_ok) < 2:
+            return self._design(number)
+        rng = self.rng
+        gp, best = self._model(X_ok, y_ok, X_extra, rng)
+        taken = np.vstack([X_ok, X_extra])
+        d = self.d
         ls = np.minimum(gp.lengthscales, 1.0)
         # global candidates + perturbations of the best observed points
-        anchors = np.array(self.X_ok)[np.argsort(self.y_ok)[:5]]
+        anchors = X_ok[np.argsort(y_ok, kind="stable")[:5]]
         local = np.repeat(anchors, 40, axis=0)
         scales = np.tile(np.repeat([0.3, 0.1, 0.03, 0.01], 10), len(anchors))[:, None] * ls
         uniform = rng.random((self.n_candidates, d))
@@ -566,7 +546,7 @@ class BayesSearch(Strategy):
         # local-search starts: the best candidate, then a roulette draw (p ~ EI) for diversity
         i0 = int(np.argmax(a))
         if not np.isfinite(a[i0]):  # every candidate is taken (small discrete space)
-            return self._next_design_point()
+            return self._design(number)
         p = np.exp(np.where(np.isfinite(a), a - a[i0], -np.inf))
         p[i0] = 0.0
         k = min(self.n_refine - 1, int(np.count_nonzero(p > 0)))
@@ -577,11 +557,8 @@ class BayesSearch(Strategy):
         better = ra > pa
         P[better], pa[better] = R[better], ra[better]
         if not np.isfinite(pa.max()):  # every candidate is taken (small discrete space)
-            return self._next_design_point()
-        return self._propose(P[np.argmax(pa)])
-
-    def ask_batch(self, n):
-        return [self.ask() for _ in range(n)]
+            return self._design(number)
+        return self.space.from_unit(P[np.argmax(pa)])
 
 
 def _factory(space, seed=None, n_initial=None, xi=0.0, n_candidates=1000, noise=None):

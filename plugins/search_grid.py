@@ -4,11 +4,9 @@ Registers the search strategy ``grid``: ``grid(space, seed=None, n=None)``.
 A dimension with a ``step`` contributes its step grid (additive, multiplicative
 on log scales), a continuous one without a step ``n`` evenly spaced points (log
 spaced on log scales), an integer one all its values (at most ``n`` if given),
-a choice all its options. The first dimension varies slowest. After the last
-point ``ask()`` raises ``SearchExhausted``. Points told without having been
-asked (finished trials told to a fresh strategy after a restart) are skipped,
-so the grid continues where it stopped. The seed is unused: a grid is
-deterministic.
+a choice all its options. The first dimension varies slowest. Each proposal is
+the first point that no trial of the study has; after the last one
+``SearchExhausted``. The seed is unused: a grid is deterministic.
 """
 from __future__ import annotations
 
@@ -36,25 +34,16 @@ class GridSearch(Strategy):
         except ValueError as exc:
             raise ValueError(f"grid: {exc}; pass n=<points per dimension> or give the "
                              "dimension a step") from None
-        self._next = 0
-        self._seen: set[str] = set()  # asked or told
 
     def __len__(self) -> int:
         return len(self.points)
 
-    def ask(self) -> dict:
-        while self._next < len(self.points) and _key(self.points[self._next]) in self._seen:
-            self._next += 1
-        if self._next >= len(self.points):
-            raise SearchExhausted(f"grid: all {len(self.points)} points were proposed")
-        params = dict(self.points[self._next])
-        self._seen.add(_key(params))
-        self._next += 1
-        return params
-
-    def tell(self, params, value) -> None:
-        super().tell(params, value)
-        self._seen.add(_key(params))
+    def propose(self, trials, number):
+        taken = {_key(t.params) for t in trials}
+        for p in self.points:
+            if _key(p) not in taken:
+                return dict(p)
+        raise SearchExhausted(f"grid: all {len(self.points)} points were proposed")
 
 
 GridSearch.conformance_examples = [{"n": 3}]

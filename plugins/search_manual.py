@@ -2,10 +2,10 @@
 order.
 
 Registers the search strategy ``manual``: ``manual(space, seed=None, configs=[...])``.
-Each configuration is validated against the space when the strategy is built;
-after the last one ``ask()`` raises ``SearchExhausted``. A configuration told
-without having been asked (finished trials told to a fresh strategy after a
-restart) is skipped once when its turn comes.
+Each configuration is validated against the space when the strategy is built. Each
+proposal is the first configuration of the list that the study's trials do not
+account for yet (a configuration listed twice runs twice); after the last one
+``SearchExhausted``.
 """
 from __future__ import annotations
 
@@ -33,28 +33,15 @@ class ManualSearch(Strategy):
         self.configs = [self.space.check(c, f"manual: configs[{i}]") for i, c in enumerate(configs)]
         if not self.configs:
             raise ValueError("manual: configs=[] is invalid: must be a non-empty list of configurations")
-        self._next = 0
-        self._pending: Counter[str] = Counter()  # asked, not yet told
-        self._credit: Counter[str] = Counter()  # told without being asked: skip once
 
-    def ask(self) -> dict:
-        while self._next < len(self.configs) and self._credit[_key(self.configs[self._next])] > 0:
-            self._credit[_key(self.configs[self._next])] -= 1
-            self._next += 1
-        if self._next >= len(self.configs):
-            raise SearchExhausted(f"manual: all {len(self.configs)} configurations were proposed")
-        self._next += 1
-        params = dict(self.configs[self._next - 1])
-        self._pending[_key(params)] += 1
-        return params
-
-    def tell(self, params, value) -> None:
-        super().tell(params, value)
-        k = _key(params)
-        if self._pending[k] > 0:
-            self._pending[k] -= 1
-        else:
-            self._credit[k] += 1
+    def propose(self, trials, number):
+        done = Counter(_key(t.params) for t in trials)
+        for c in self.configs:
+            if done[_key(c)] > 0:
+                done[_key(c)] -= 1
+            else:
+                return dict(c)
+        raise SearchExhausted(f"manual: all {len(self.configs)} configurations were proposed")
 
 
 # Configurations inside the conformance kit's fixed space (see

@@ -14,7 +14,7 @@ class RandomSearch(Strategy):
 
     name = "random"
 
-    def ask(self) -> dict:
+    def propose(self, trials, number):
         return self.space.sample(self.rng)
 
 

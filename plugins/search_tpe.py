@@ -15,7 +15,8 @@ dimensions are in log space there, integer and stepped dimensions are modelled
 as continuous and binned by ``from_unit``; ``Choice`` dimensions get
 categorical kernels with smoothed counts.
 
-After ``n_startup`` successful trials (random sampling before that), the told
+After ``n_startup`` successful trials (before that: the points of a scrambled Halton
+sequence, ``tinygrad_init.search.Halton``, number ``number``, space-filling), the finished
 trials are split into the ``gamma(n)`` best ("below", density ``l``) and the
 rest ("above", density ``g``); ``gamma(n) = min(ceil(0.2 n), 25)``. Failed
 trials (value None/NaN) always go to "above", so the search moves away from
@@ -46,7 +47,7 @@ import numpy as np
 
 from tinygrad_init import hookimpl
 from tinygrad_init import validation as V
-from tinygrad_init.search import Choice, Strategy, clean_value
+from tinygrad_init.search import Choice, Halton, Strategy
 
 _erfc = np.frompyfunc(math.erfc, 1, 1)
 LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -162,7 +163,7 @@ class ParzenEstimator:
 class TPESearch(Strategy):
     """Tree-structured Parzen Estimator (see the module docstring for the model).
 
-    :param n_startup: successful trials sampled at random before TPE is used.
+    :param n_startup: successful trials (Halton points) before TPE is used.
     :param n_ei_candidates: candidates drawn from ``l(x)`` per proposal.
     :param gamma: ``None`` for ``min(ceil(0.2 n), 25)``, a fraction in (0, 1]
         (``ceil(gamma n)``) or a callable ``n -> number of below trials``.
@@ -193,35 +194,33 @@ class TPESearch(Strategy):
         dims = self.space.dims
         self._dims = [dims[n] for n in self.space.names]
         self._cat = [len(d.options) if isinstance(d, Choice) else 0 for d in self._dims]
-        self._obs: list[np.ndarray] = []  # per told trial: unit coords, categorical dims as index
-        self._vals: list[float | None] = []
+        self._halton = Halton(len(self._dims), seed)
 
-    def tell(self, params, value):
-        super().tell(params, value)
-        u = np.array([d.to_unit(params[n]) for n, d in zip(self.space.names, self._dims)], float)
-        for j, k in enumerate(self._cat):
-            if k:
-                u[j] = self._dims[j].index(params[self.space.names[j]])
-        self._obs.append(u)
-        self._vals.append(clean_value(value))
+    def _obs(self, params):
+        """Unit coordinates of ``params``, categorical dimensions as the option index."""
+        return np.array([d.index(params[n]) if k else d.to_unit(params[n])
+                         for n, d, k in zip(self.space.names, self._dims, self._cat)], float)
 
-    def _split(self):
-        ok = [i for i, v in enumerate(self._vals) if v is not None]
-        n_below = min(max(int(self._gamma(len(self._vals))), 1), len(ok))
-        ranked = sorted(ok, key=lambda i: (self._vals[i], i))
+    def _split(self, vals):
+        ok = [i for i, v in enumerate(vals) if v is not None]
+        n_below = min(max(int(self._gamma(len(vals))), 1), len(ok))
+        ranked = sorted(ok, key=lambda i: (vals[i], i))
         below = sorted(ranked[:n_below])
-        above = sorted(set(range(len(self._vals))) - set(below))  # trial order, failed included
+        above = sorted(set(range(len(vals))) - set(below))  # trial order, failed included
         return below, above
 
-    def _estimator(self, idx):
-        obs = np.array([self._obs[i] for i in idx]).reshape(len(idx), len(self._dims))
-        return ParzenEstimator(obs, self._cat, default_weights(len(idx)), self.prior_weight)
+    def _estimator(self, obs, idx):
+        return ParzenEstimator(obs[idx].reshape(len(idx), len(self._dims)), self._cat, default_weights(len(idx)),
+                               self.prior_weight)
 
-    def ask(self):
-        if sum(v is not None for v in self._vals) < self.n_startup:
-            return self.space.sample(self.rng)
-        below, above = self._split()
-        l, g = self._estimator(below), self._estimator(above)
+    def propose(self, trials, number):
+        done = [t for t in trials if t.status != "running"]  # failed trials (value None) go "above"
+        vals = [t.value for t in done]
+        if sum(v is not None for v in vals) < self.n_startup:  # a space-filling start
+            return self.space.from_unit(self._halton(number))
+        obs = np.array([self._obs(t.params) for t in done])
+        below, above = self._split(vals)
+        l, g = self._estimator(obs, below), self._estimator(obs, above)
         m, rng = self.n_ei_candidates, self.rng
         if self.multivariate:
             cand = l.sample(m, rng)

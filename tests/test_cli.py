@@ -79,18 +79,23 @@ def write(tmp_path, text=CONFIG):
     return p
 
 
-def test_train_runs_a_config_with_overrides_and_checkpoints(tmp_path):
+def test_train_runs_a_config_with_overrides_and_checkpoints(tmp_path, capsys):
+    import json
     cfg = write(tmp_path, CONFIG.replace("loggers = []", f'loggers = ["rich_logger"]\ndir = "{tmp_path / "run"}"'))
     code, out = run_cli(["train", str(cfg), "--set", "train.epochs=2", "--set", "model.layers.0.out=8", "--json"])
-    assert code == 0, out
-    assert '"epochs": 2' in out and "epoch   2/2" in out
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert json.loads(out)["epochs"] == 2  # stdout is the JSON alone; the log went to stderr
+    assert "epoch   2/2" in err and "epoch" not in out.replace('"epoch', "")
     assert (tmp_path / "run" / "checkpoint.npz").exists()
     resume = ["--resume", str(tmp_path / "run" / "checkpoint.npz")]
     code, out = run_cli(["train", str(cfg), "--set", "train.epochs=4", "--json", *resume])
-    assert code == 1 and "is from another model" in out  # without the same layer override
+    err = capsys.readouterr().err
+    assert code == 1 and out == "" and "is from another model" in err  # without the same layer override
+    assert "0.weight: the checkpoint has shape (8, 2), the model has (16, 2)" in " ".join(err.split())
     code, out = run_cli(["train", str(cfg), "--set", "train.epochs=4", "--set", "model.layers.0.out=8",
                          "--json", *resume])
-    assert code == 0 and '"epochs": 4' in out and "resuming after epoch 2" in out
+    assert code == 0 and json.loads(out)["epochs"] == 4 and "resuming after epoch 2" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("override, message", [
@@ -98,7 +103,7 @@ def test_train_runs_a_config_with_overrides_and_checkpoints(tmp_path):
     ("train.epochs=0", "'train.epochs': 0 is invalid; must be an integer >= 1"),
     ("data.name='mnist'", "'data.name': 'mnist' is invalid; allowed: digits, moons, spirals, blobs, idx"),
     ("train.epoch=3", "'train.epoch': 3 is invalid; the fields of [train] are: epochs"),
-    ("model.layers.1.type='relu6'", "'model.layers.1'"),
+    ("model.layers.1.type='relu7'", "'model.layers.1'"),
     ("data.val_fraction=1.5", "'data.val_fraction': 1.5 is invalid; must be between 0 and 1"),
     ("schedule.unit='batch'", "allowed: epoch, step"),
     ("trian.epochs=3", "(did you mean 'train'?)"),

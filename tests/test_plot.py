@@ -40,3 +40,15 @@ def test_missing_matplotlib_gives_an_install_hint(monkeypatch, tmp_path):
     assert not available()
     with pytest.raises(ImportError, match=r"install the 'plot' extra"):
         plot_curves({"a": [1, 2]}, tmp_path / "x.png")
+
+
+def test_levels_are_marked_and_coinciding_curves_stay_distinguishable():
+    fig = plot_curves({"zeros": [2.3026] * 30, "randn*10": [2.3026] * 30, "he": [1.0] * 30},
+                      levels={"ln(10)": 2.302585})
+    ax = fig.axes[0]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    assert list(lines["ln(10)"].get_ydata()) == [2.302585, 2.302585]
+    curves = [lines[k] for k in ("zeros", "randn*10", "he")]
+    assert len({ln.get_marker() for ln in curves}) == 3  # each its own marker shape
+    assert len({str(ln.get_linestyle()) for ln in curves}) == 3
+    assert curves[0].get_markevery() != curves[1].get_markevery()  # markers interleave

@@ -15,7 +15,8 @@ PLUGIN_FILES = sorted(p for p in (ROOT / "plugins").glob("*.py") if p.name != "_
 PUBLIC = {"tinygrad_init", "tinygrad_init.nn", "tinygrad_init.functional", "tinygrad_init.validation",
           "tinygrad_init.search", "tinygrad_init.init", "tinygrad_init.optim", "tinygrad_init.datasets",
           "tinygrad_init.testing", "tinygrad_init.checkpoint", "tinygrad_init.plot"}
-THIRD_PARTY_OK = {"numpy", "rich", "pluggy"}
+THIRD_PARTY_OK = {"numpy", "rich", "pluggy",
+                  "tensorboardX"}  # an optional extra, imported inside plugins/tensorboard.py
 
 
 def test_every_plugin_file_has_an_entry_point_and_back():

@@ -190,7 +190,7 @@ def test_train_objective_monitor_must_agree_with_the_direction(train_config):
     code, out = run_cli([train_config, "--set", 'search.direction="maximize"'])  # monitor val_loss
     assert code == 1 and "val_loss is a loss (lower is better)" in out and not db.exists()
     code, out = run_cli([train_config, "--set", 'search.direction="upward"'])
-    assert code == 1 and "search.direction = 'upward' is invalid" in out and not db.exists()
+    assert code == 1 and "t.toml: search.direction: direction='upward' is invalid" in out and not db.exists()
 
 
 def test_train_objective_maximizing_the_validation_accuracy(train_config):
@@ -232,11 +232,9 @@ def test_explicit_executor_none_wins_over_config_workers(fn_config):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("search.options.seed=1", "search.options.seed = 1 is invalid: search.options.seed is not a strategy "
-                              "option: use search.seed"),
-    ("search.options.space=1", "search.options.space = 1 is invalid: search.options.space is not a strategy option"),
-    ("search.options.foo=1", "search.options.foo = 1 is invalid: strategy 'random' has no option 'foo'; "
-                             "it takes no options"),
+    ("search.options.seed=1", "search.options.seed = 1 is invalid: the seed is search.seed"),
+    ("search.options.space=1", "search.options: strategy_options: space=1 is not a strategy option"),
+    ("search.options.foo=1", "search.options: strategy 'random' has no option 'foo'; it takes no options"),
 ])
 def test_strategy_option_errors_name_the_option(fn_config, override, message):
     db = fn_config.parent / "f.db"
@@ -248,16 +246,22 @@ def test_strategy_option_errors_name_the_option(fn_config, override, message):
 def test_strategy_option_errors_list_the_real_options(fn_config):
     db = fn_config.parent / "f.db"
     before = existing_study(fn_config, db)
-    code, out = run_cli([fn_config, "--set", "search.strategy='hyperband'", "--set", "search.options.max_resourc=9",
-                         "--study", "hb"])
-    assert code == 1 and "search.options.max_resourc = 9 is invalid" in out
-    assert "did you mean 'max_resource'?" in out and "its options are: max_resource, min_resource" in out
+    code, out = run_cli([fn_config, "--set", "search.strategy='tpe'", "--set", "search.options.n_startp=9",
+                         "--study", "tpe"])
+    assert code == 1 and "f.toml: search.options: strategy 'tpe' has no option 'n_startp'" in out
+    assert "did you mean 'n_startup'?" in out and "its options are: n_startup, n_ei_candidates" in out
     assert "space" not in out.split("its options are:")[1] and "seed" not in out.split("its options are:")[1]
+    code, out = run_cli([fn_config, "--set", "search.pruner='hyperband'", "--set",
+                         "search.pruner_options.max_resourc=9", "--study", "hb"])
+    assert code == 1 and "f.toml: search.pruner_options: pruner 'hyperband' has no option 'max_resourc'" in out
+    assert "did you mean 'max_resource'?" in out and "its options are: max_resource, min_resource" in out
+    code, out = run_cli([fn_config, "--set", "search.pruner='hyperbnd'", "--study", "hb"])
+    assert code == 1 and "f.toml: search.pruner: unknown pruner 'hyperbnd'; did you mean 'hyperband'?" in out
     code, out = run_cli([fn_config, "--set", "search.strategy='grid'", "--set", "space.x.type='loguniform'",
                          "--set", "space.x.lo=0.1", "--study", "grid"])
-    assert code == 1 and "set search.options.n = <points per dimension>" in out and "pass n=" not in out
+    assert code == 1 and "search.options: grid: dimension 'x' (loguniform): has no step, so a grid needs n" in out
     code, out = run_cli([fn_config, "--set", "search.strategy='grid'", "--set", "search.options.n=0", "--study", "grid"])
-    assert code == 1 and "search.options.n = 0 is invalid: must be an integer >= 1" in out
+    assert code == 1 and "search.options: grid: n=0 is invalid: must be an integer >= 1" in out
     assert sha(db) == before
 
 
@@ -265,9 +269,9 @@ def test_strategy_option_errors_list_the_real_options(fn_config):
 
 
 @pytest.mark.parametrize("executor, message", [
-    ("dask://a:b", "--executor 'dask://a:b' is invalid: must be 'none', 'process' or 'dask://host:port'"),
-    ("dask://localhost", "--executor 'dask://localhost' is invalid"),
-    ("threads", "--executor 'threads' is invalid: must be 'none', 'process' or 'dask://host:port'"),
+    ("dask://a:b", "--executor: executor='dask://a:b' is invalid: a Dask scheduler is 'dask://host:port'"),
+    ("dask://localhost", "--executor: executor='dask://localhost' is invalid"),
+    ("threads", "--executor: executor='threads' is invalid: must be None (in process), 'process', 'dask://host:port'"),
 ])
 def test_executor_is_validated_before_the_study_is_created(fn_config, executor, message):
     db = fn_config.parent / "f.db"
@@ -291,7 +295,7 @@ def test_show_with_several_studies_asks_for_the_study_option(fn_config):
     before = sha(db)
     code, out = run_cli(["show", db])
     assert code == 1
-    assert "holds 2 studies (a, b)" in out and "on the command line --study NAME" in out
+    assert "holds 2 studies (a, b): name one with --study NAME" in out and "load_study" not in out
     code, out = run_cli(["show", db, "--study", "b"])
     assert code == 0 and "study 'b' (random, minimize)" in out
     assert sha(db) == before
@@ -306,7 +310,7 @@ def test_non_terminal_output_says_why_a_trial_failed(fn_config):
     assert code == 0 and "2 trials (0 complete, 2 failed" in out
     # the first line of the error, on the trial's own line (run_cli joins the output into one line)
     assert "trial 0 failed value= x=0.636962 | RuntimeError: boom on purpose trial 1 failed" in out
-    assert "x=0.269787 | RuntimeError: boom on purpose study 'main'" in out and "second line" not in out
+    assert "x=0.889739 | RuntimeError: boom on purpose study 'main'" in out and "second line" not in out
 
 
 # ----------------------------------------------------------------- help and docs
@@ -323,3 +327,81 @@ def test_help_and_docs_state_the_executor_rules():
     for phrase in ("--executor none", "--workers N", "--study NAME", "search.options.seed",
                    "objective.options.monitor", "higher-is-better", "search.direction"):
         assert phrase in section, phrase
+
+
+# ----------------------------------------------------------------- 7. exports, plots, defaults
+
+
+def test_show_csv_exports_every_trial(fn_config):
+    import csv
+    import io
+
+    db = fn_config.parent / "f.db"
+    existing_study(fn_config, db)
+    console = Console(width=40, force_terminal=False)  # narrow: CSV lines must not wrap
+    with console.capture() as cap:
+        assert main(["search", "show", str(db), "--csv"], console=console) == 0
+    rows = list(csv.DictReader(io.StringIO(cap.get())))
+    study = load_study(db)
+    assert [(int(r["number"]), r["status"], float(r["value"]), float(r["x"])) for r in rows] == [
+        (t.number, t.status, t.value, t.params["x"]) for t in study.trials]
+    assert study.to_records()[0]["x"] == study.trials[0].params["x"] and "duration" in rows[0]
+
+
+def test_plot_writes_the_four_pngs(fn_config, tmp_path):
+    pytest.importorskip("matplotlib")
+    db = fn_config.parent / "f.db"
+    run_cli([fn_config, "--set", "search.n_trials=6"])
+    code, out = run_cli(["plot", db, "--out", tmp_path / "plots"])
+    assert code == 0, out
+    for name in ("history", "parallel", "slices", "importance"):
+        png = tmp_path / "plots" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote {png}" in out
+
+
+def test_importance_is_the_main_effect_share_of_each_dimension():
+    from tinygrad_init.search import IntUniform, Space, Trial, Uniform
+    from tinygrad_init.search.plots import importance
+    from tinygrad_init.search.runner import Study
+
+    rng = __import__("numpy").random.default_rng(0)
+    space = Space({"a": Uniform(0, 1), "b": Uniform(0, 1), "n": IntUniform(1, 4)})
+    trials = []
+    for i in range(60):  # the value depends on a alone; b and n are noise
+        p = {"a": float(rng.random()), "b": float(rng.random()), "n": int(rng.integers(1, 5))}
+        trials.append(Trial(i, p, status="complete", value=(p["a"] - 0.2) ** 2))
+    imp = importance(Study("s", space, "random", {}, 0, "", trials))
+    assert abs(sum(imp.values()) - 1.0) < 1e-12 and imp["a"] > 0.8 and max(imp["b"], imp["n"]) < 0.1
+
+
+def test_the_default_storage_is_in_the_output_directory(fn_config, tmp_path, monkeypatch):
+    cfg = fn_config.parent / "nostore.toml"
+    cfg.write_text(fn_config.read_text().replace('storage = "sqlite:///f.db"\n', ""))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    code, out = run_cli([cfg])
+    assert code == 0, out
+    assert (work / "runs" / "nostore" / "study.db").is_file()
+    assert not any(p.suffix in (".db", ".lock") for p in cfg.parent.iterdir())  # nothing next to the config
+
+
+@pytest.mark.parametrize("override, message", [
+    ("search.timeout=0", "f.toml: search.timeout: timeout=0 is invalid: must be a number of seconds > 0"),
+    ("search.max_retries='a'", "f.toml: search.max_retries: max_retries='a' is invalid: must be an integer >= 0"),
+    ("search.pruner_options.max_resource=0", "f.toml: search.pruner_options: hyperband: max_resource=0 is invalid"),
+    ("search.bogus=1", "f.toml: unknown field search.bogus"),
+])
+def test_reliability_fields_are_checked_by_run_and_named(fn_config, override, message):
+    extra = ["--set", "search.pruner='hyperband'"] if "pruner_options" in override else []
+    code, out = run_cli([fn_config, "--set", override, *extra])
+    assert code == 1 and message in out, out
+    assert not (fn_config.parent / "f.db").exists()
+
+
+def test_a_timeout_in_the_config_fails_the_slow_trial(fn_config):
+    mod = fn_config.read_text().split('function = "')[1].split(":")[0]
+    (fn_config.parent / f"{mod}_slow.py").write_text("import time\ndef slow(trial):\n    time.sleep(5)\n    return 1.0\n")
+    code, out = run_cli([fn_config, "--set", "search.timeout=0.2", "--set", "search.n_trials=1",
+                         "--set", f"objective.function='{mod}_slow:slow'"])
+    assert code == 0 and "trial 0 failed" in out and "timed out after 0.2 s" in out

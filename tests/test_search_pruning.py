@@ -1,6 +1,6 @@
-"""Hyperband's early stopping through the runner: in process, on a process pool, on
-executors without a live link (a warning), and resume after an interrupt."""
-import warnings
+"""Hyperband's early stopping through the runner: in process, on a process pool, on any
+executor (the reports reach the driver over a connection), and resume after an interrupt."""
+import pickle
 from concurrent.futures import Executor, Future
 
 import pytest
@@ -11,6 +11,7 @@ from tinygrad_init.search import TrialPruned, Uniform, load_study, run
 
 SPACE = {"x": Uniform(0.0, 1.0)}
 OPTIONS = {"max_resource": 9}  # eta = 3: brackets 2, 1, 0 of 9, 5, 3 configurations
+HB = dict(strategy="random", pruner="hyperband", pruner_options=OPTIONS)
 SCHEDULE = [2, 1, 2, 0, 2, 1, 2, 0, 2, 1, 2, 1, 2, 0, 2, 1, 2]  # by hand (test_search_strategies.py)
 RUNGS = {2: [1, 3], 1: [3], 0: []}  # the report counts where each bracket is judged (budgets < 9)
 
@@ -54,18 +55,22 @@ def check_invariants(study):
     pruned = [t for t in study.trials if t.status == "pruned"]
     assert pruned, "some trials must be pruned"
     for t in study.trials:
-        assert t.budget == 9 and t.bracket == SCHEDULE[t.number % len(SCHEDULE)]
+        assert t.budget == 9
         if t.status == "pruned":  # stopped at a rung of its bracket, value = its last report
-            assert len(t.intermediate) in RUNGS[t.bracket] and t.value == t.intermediate[-1][1]
+            assert len(t.intermediate) in RUNGS[bracket(t)] and t.value == t.intermediate[-1][1]
         else:
             assert t.status == "complete" and len(t.intermediate) == 9
     best_config = min(study.trials, key=lambda t: f(t.params))  # best at every rung: never pruned
     assert best_config.status == "complete" and study.best_trial.number == best_config.number
-    assert all(t.status == "complete" for t in study.trials if t.bracket == 0)
+    assert all(t.status == "complete" for t in study.trials if bracket(t) == 0)
+
+
+def bracket(t):
+    return SCHEDULE[t.number % len(SCHEDULE)]
 
 
 def test_hyperband_prunes_in_process_by_the_rule():
-    study = run(curve, SPACE, strategy="hyperband", strategy_options=OPTIONS, n_trials=100, seed=0)
+    study = run(curve, SPACE, n_trials=17, seed=0, **HB)
     assert len(study.trials) == 17
     check_invariants(study)
     got = [(t.status, len(t.intermediate)) for t in study.trials]
@@ -75,51 +80,40 @@ def test_hyperband_prunes_in_process_by_the_rule():
 
 
 def test_hyperband_prunes_on_a_process_pool():
-    study = run(curve, SPACE, strategy="hyperband", strategy_options={**OPTIONS, "iterations": 2},
-                n_trials=100, seed=1, executor="process", workers=2)
+    study = run(curve, SPACE, n_trials=34, seed=1, executor="process", workers=2, **HB)
     assert len(study.trials) == 34
     check_invariants(study)
 
 
-def test_no_live_link_warns_once_and_trials_run_their_full_budget():
-    class Inline(Executor):  # an Executor the runner cannot link to the pruning board
+def test_any_executor_prunes_by_the_rule():
+    class Inline(Executor):  # an Executor the runner knows nothing about: reports come over the link
         def submit(self, fn, *args):
             fut = Future()
-            fut.set_result(fn(*args))
+            fut.set_result(fn(*pickle.loads(pickle.dumps(args))))  # as a remote executor, on copies
             return fut
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        study = run(curve, SPACE, strategy="hyperband", strategy_options=OPTIONS, n_trials=6, seed=0,
-                    executor=Inline())
-    mine = [w for w in caught if "full budget" in str(w.message)]
-    assert len(mine) == 1 and issubclass(mine[0].category, RuntimeWarning)
-    assert "'hyperband'" in str(mine[0].message) and "Inline" in str(mine[0].message)
-    assert all(t.status == "complete" and len(t.intermediate) == 9 for t in study.trials)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # random never prunes: nothing to say
-        run(curve, SPACE, strategy="random", n_trials=2, executor=Inline(), strategy_options={})
+    study = run(curve, SPACE, n_trials=17, seed=0, executor=Inline(), **HB)
+    check_invariants(study)
+    got = [(t.status, len(t.intermediate)) for t in study.trials]
+    assert got == expected([t.params for t in study.trials], SCHEDULE)
 
 
 def test_objective_that_never_reports_runs_its_full_budget():
-    study = run(lambda t: f(t.params) * t.budget, SPACE, strategy="hyperband", strategy_options=OPTIONS,
-                n_trials=100, seed=0)
+    study = run(lambda t: f(t.params) * t.budget, SPACE, n_trials=17, seed=0, **HB)
     assert len(study.trials) == 17 and all(t.status == "complete" for t in study.trials)
 
 
 def test_resume_with_pruning_gives_the_uninterrupted_study(tmp_path):
-    reference = run(Interrupt(-1, curve), SPACE, strategy="hyperband", strategy_options=OPTIONS,
-                    n_trials=17, seed=0)
+    reference = run(Interrupt(-1, curve), SPACE, n_trials=17, seed=0, **HB)
     db = tmp_path / "hb.db"
     obj = Interrupt(9, curve)
     with pytest.raises(KeyboardInterrupt):
-        run(obj, SPACE, strategy="hyperband", strategy_options=OPTIONS, n_trials=17, seed=0, storage=str(db))
+        run(obj, SPACE, n_trials=17, seed=0, storage=str(db), **HB)
     half = load_study(db)
     assert [t.status for t in half.trials[:9]] == [t.status for t in reference.trials[:9]]
     assert "pruned" in [t.status for t in half.trials[:9]] and half.trials[9].status == "running"
     obj.calls.clear()
-    study = run(obj, SPACE, strategy="hyperband", strategy_options=OPTIONS, n_trials=17, seed=0,
-                storage=str(db))
+    study = run(obj, SPACE, n_trials=17, seed=0, storage=str(db), **HB)
     assert sorted(obj.calls) == list(range(9, 17))
     # later trials are judged against the rung values of the trials before the interrupt
     assert "pruned" in [t.status for t in study.trials[9:]]

@@ -17,7 +17,7 @@ from rich.console import Console
 
 import tinygrad_init as tgi
 from tinygrad_init import hookimpl
-from tinygrad_init.search import (IntUniform, LogUniform, PruningCallback, Space, StorageError,
+from tinygrad_init.search import (IntUniform, LogUniform, PruningCallback, Pruner, Space, StorageError,
                                   Strategy, TrialPruned, Uniform, load_study, run)
 from tinygrad_init.testing.contracts_search_strategy import conformance_space, sphere, sphere_objective
 
@@ -44,16 +44,13 @@ class Recorder:
 
 
 class Telling(Strategy):
-    """Random proposals; records every tell (a test double)."""
+    """Random proposals; records the trials it is shown (a test double)."""
 
-    told = []
+    seen = []
 
-    def ask(self):
+    def propose(self, trials, number):
+        Telling.seen.append(list(trials))
         return self.space.sample(self.rng)
-
-    def tell(self, params, value):
-        super().tell(params, value)
-        Telling.told.append((dict(params), value))
 
 
 def test_records_every_trial_and_calls_hooks(tmp_path):
@@ -73,7 +70,7 @@ def test_records_every_trial_and_calls_hooks(tmp_path):
 
 
 def test_failed_trials_are_recorded_and_the_search_goes_on():
-    Telling.told = []
+    Telling.seen = []
 
     def objective(trial):
         if trial.number == 1:
@@ -86,65 +83,41 @@ def test_failed_trials_are_recorded_and_the_search_goes_on():
     assert [t.status for t in study.trials] == ["complete", "failed", "complete", "failed", "complete"]
     assert "RuntimeError: boom at one" in study.trials[1].error
     assert "nan" in study.trials[3].error
-    assert [v for _, v in Telling.told] == [study.trials[0].value, None, study.trials[2].value, None,
-                                            study.trials[4].value]
+    last = Telling.seen[-1]  # what the strategy saw before trial 4: the failures without a value
+    assert [(o.number, o.status, o.value) for o in last] == [
+        (0, "complete", study.trials[0].value), (1, "failed", None), (2, "complete", study.trials[2].value),
+        (3, "failed", None)]
 
 
-class MedianPruner(Strategy):
-    """Random proposals; prunes a trial whose report is above the median of the
-    finished trials' values at the same step (after 2 finished trials)."""
-
-    def __init__(self, space, seed=None):
-        super().__init__(space, seed)
-        self.curves = []
-
-    def ask(self):
-        return self.space.sample(self.rng)
-
-    def should_prune(self, trial, step, value):
-        at = [c[step] for c in self.curves if step in c]
-        return len(at) >= 2 and value > float(np.median(at))
-
-    def tell(self, params, value):
-        super().tell(params, value)
-
-
-def test_live_pruning_stops_trials_early():
-    pruner = {}
-
-    def factory(space, seed=None):
-        pruner["s"] = MedianPruner(space, seed)
-        return pruner["s"]
-
+def test_live_pruning_with_the_median_pruner_stops_trials_early():
     def objective(trial):
         a = trial.params["a"]
-        curve = {}
         for step in range(10):
             v = a + 1.0 / (step + 1)
             trial.report(step, v)
-            curve[step] = v
             if trial.should_prune():
                 raise TrialPruned(f"step {step}")
-        pruner["s"].curves.append(curve)
         return v
 
-    study = run(objective, {"a": Uniform(0, 1)}, strategy=factory, n_trials=12, seed=3)
+    study = run(objective, {"a": Uniform(0, 1)}, strategy="random", n_trials=12, seed=3, pruner="median",
+                pruner_options={"n_startup_trials": 2})
     pruned = [t for t in study.trials if t.status == "pruned"]
     assert pruned, "some trials above the median must be pruned"
     for t in pruned:
         assert len(t.intermediate) < 10 and t.value == t.intermediate[-1][1]
+        done = [u for u in study.trials[:t.number] if u.status == "complete"]
+        step, v = t.intermediate[-1]  # the rule, written out: worse than the median of the complete ones
+        assert len(done) >= 2 and min(x for _, x in t.intermediate) > np.median([u.intermediate[step][1] for u in done])
     assert all(len(t.intermediate) == 10 for t in study.trials if t.status == "complete")
+
+
+class AlwaysPrune(Pruner):
+    def prune(self, study, trial):
+        return trial.intermediate[-1][0] >= 1
 
 
 def test_pruning_callback_inside_a_trainer():
     from tinygrad_init import nn
-
-    class AlwaysPrune(Strategy):
-        def ask(self):
-            return self.space.sample(self.rng)
-
-        def should_prune(self, trial, step, value):
-            return step >= 1
 
     X = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
     y = (X[:, 0] > 0).astype(np.int64)
@@ -160,7 +133,7 @@ def test_pruning_callback_inside_a_trainer():
             epochs_run.append(trainer.epoch)
         return history.last["val_loss"]
 
-    study = run(objective, {"lr": LogUniform(1e-3, 1e-1)}, strategy=AlwaysPrune, n_trials=2)
+    study = run(objective, {"lr": LogUniform(1e-3, 1e-1)}, strategy="random", n_trials=2, pruner=AlwaysPrune)
     assert [t.status for t in study.trials] == ["pruned", "pruned"]
     assert epochs_run == [2, 2] and [s for s, _ in study.trials[0].intermediate] == [0, 1]
 
@@ -183,18 +156,20 @@ class Interrupt:
         return self.objective(trial)
 
 
-@pytest.mark.parametrize("strategy, opts, n", [("random", {}, 10), ("hyperband", {"max_resource": 9}, 17),
+@pytest.mark.parametrize("strategy, opts, n", [("random", {}, 10), ("bayes", {"n_initial": 3}, 8), ("tpe", {"n_startup": 3}, 10),
                                                ("grid", {"n": 2}, 16)])
 def test_resume_after_interrupt(tmp_path, strategy, opts, n):
-    reference = run(Interrupt(-1), conformance_space(), strategy=strategy, strategy_options=opts, n_trials=n)
+    kw = dict(strategy=strategy, strategy_options=opts, n_trials=n, pruner="hyperband",
+              pruner_options={"max_resource": 9})
+    reference = run(Interrupt(-1), conformance_space(), **kw)
     db = f"sqlite:///{tmp_path / 'r.db'}"
     obj = Interrupt(at=4)
     with pytest.raises(KeyboardInterrupt):
-        run(obj, conformance_space(), strategy=strategy, strategy_options=opts, n_trials=n, storage=db)
+        run(obj, conformance_space(), storage=db, **kw)
     half = load_study(tmp_path / "r.db")
     assert [t.status for t in half.trials] == ["complete"] * 4 + ["running"]
     obj.calls.clear()
-    study = run(obj, conformance_space(), strategy=strategy, strategy_options=opts, n_trials=n, storage=db)
+    study = run(obj, conformance_space(), storage=db, **kw)
     assert obj.calls[0] == 4 and sorted(obj.calls) == list(range(4, n))  # none repeated
     assert study.trials[4].params == half.trials[4].params  # re-run with the same params
     assert summary(study) == summary(reference)  # continues deterministically
@@ -256,7 +231,7 @@ def test_another_space_or_strategy_is_refused_and_file_untouched(tmp_path):
     with pytest.raises(ValueError, match="created with another space"):
         run(sphere_objective, other, strategy="random", n_trials=5, storage=str(path))
     with pytest.raises(ValueError, match="another strategy 'random'"):
-        run(sphere_objective, conformance_space(), strategy="hyperband", n_trials=5, storage=str(path))
+        run(sphere_objective, conformance_space(), strategy="tpe", n_trials=5, storage=str(path))
     with pytest.raises(ValueError, match="seed 0"):
         run(sphere_objective, conformance_space(), strategy="random", n_trials=5, storage=str(path), seed=1)
     assert path.read_bytes() == before
@@ -300,12 +275,13 @@ def test_thread_executor_prunes_hyperband_trials():
         return sphere(trial.params)
 
     with ThreadPoolExecutor(3) as ex:
-        study = run(objective, conformance_space(), strategy="hyperband", n_trials=1000, executor=ex,
-                    seed=2, strategy_options={"max_resource": 9})
+        study = run(objective, conformance_space(), strategy="random", n_trials=17, executor=ex,
+                    seed=2, pruner="hyperband", pruner_options={"max_resource": 9})
     assert len(study.trials) == 17 and all(t.budget == 9 for t in study.trials)
     rungs = {2: [1, 3], 1: [3], 0: []}  # report counts where brackets s = 2, 1, 0 are judged
+    bracket = tgi.pruner("hyperband", max_resource=9).bracket
     pruned = [t for t in study.trials if t.status == "pruned"]
-    assert pruned and all(len(t.intermediate) in rungs[t.bracket] for t in pruned)
+    assert pruned and all(len(t.intermediate) in rungs[bracket(t.number)] for t in pruned)
     assert all(len(t.intermediate) == 9 for t in study.trials if t.status == "complete")
 
 
@@ -381,10 +357,10 @@ def test_cli_runs_resumes_and_shows(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("search.n_trials=-1", "search.n_trials = -1 is invalid"),
+    ("search.n_trials=-1", "s.toml: search.n_trials: n_trials=-1 is invalid"),
     ("search.strategy='grdi'", "did you mean 'grid'"),
-    ("search.workers=0", "search.workers = 0 is invalid"),
-    ("search.executor='threads'", "search.executor = 'threads' is invalid"),
+    ("search.workers=0", "s.toml: search.workers: workers=0 is invalid"),
+    ("search.executor='threads'", "s.toml: search.executor: executor='threads' is invalid"),
     ("search.bogus=1", "unknown field search.bogus"),
     ("space.lr.lo=0", "dimension 'lr' (loguniform): lo=0"),
     ("objective.function='objmod:nope'", "objective.function = 'objmod:nope' is invalid"),
@@ -398,7 +374,7 @@ def test_cli_config_errors_name_the_field(tmp_path, capsys, override, message):
     assert not (tmp_path / "s.db").exists()
 
 
-def test_parallel_resume_replays_batches(tmp_path):
+def test_parallel_resume_gives_the_uninterrupted_study(tmp_path):
     reference = run(Interrupt(-1), conformance_space(), strategy="random", n_trials=12, seed=9)
     db = str(tmp_path / "p.db")
     obj = Interrupt(at=5)
@@ -420,12 +396,12 @@ def test_cli_train_objective_with_hyperband(tmp_path):
     cfg = tmp_path / "s.toml"
     cfg.write_text(textwrap.dedent("""
         [search]
-        strategy = "hyperband"
-        n_trials = 100
+        strategy = "random"
+        n_trials = 10
         storage = "sqlite:///s.db"
-        [search.options]
+        pruner = "hyperband"
+        [search.pruner_options]
         max_resource = 3
-        iterations = 2
         [space."optimizer.lr"]
         type = "loguniform"
         lo = 1e-3

@@ -1,4 +1,5 @@
-"""The built-in strategies: manual, grid, random, hyperband (bayes/tpe have their own tests)."""
+"""The built-in strategies (manual, grid, random; bayes/tpe have their own tests) and pruners
+(hyperband, successive_halving, median)."""
 import json
 import pickle
 
@@ -7,10 +8,12 @@ import pytest
 
 import tinygrad_init as tgi
 from tinygrad_init.registry import get_registry
-from tinygrad_init.search import Choice, IntUniform, LogUniform, SearchExhausted, Space, Trial, Uniform
+from types import SimpleNamespace
+
+from tinygrad_init.search import Observed, Choice, IntUniform, LogUniform, SearchExhausted, Space, Trial, Uniform
 from tinygrad_init.testing.contracts_search_strategy import CHECKS, conformance_space, sphere
 
-MINE = ["manual", "grid", "random", "hyperband"]
+MINE = ["manual", "grid", "random"]
 
 
 def drive(strategy, n, objective=lambda p: 1.0):
@@ -38,7 +41,7 @@ def test_contract_checks(name):
             check(comp, hp)
 
 
-@pytest.mark.parametrize("name, hp", [("random", {}), ("hyperband", {"max_resource": 9})])
+@pytest.mark.parametrize("name, hp", [("random", {})])
 def test_reproducible_by_seed(name, hp):
     runs = [[key(p) for p in drive(tgi.search_strategy(name, conformance_space(), seed=s, **hp), 20, sphere)]
             for s in (7, 7, 8)]
@@ -55,13 +58,16 @@ def test_grid_covers_product_exactly_once():
         s.ask()
 
 
-def test_grid_resumes_from_told_points():
+def test_grid_and_manual_propose_from_the_trials_they_are_given():
     space = Space({"a": IntUniform(0, 3), "b": Choice(["x", "y"])})
     full = drive(tgi.search_strategy("grid", space), 100)
-    fresh = tgi.search_strategy("grid", space)
-    for p in full[:5]:  # a restart tells the finished points without asking
-        fresh.tell(p, 1.0)
-    assert [key(p) for p in drive(fresh, 100)] == [key(p) for p in full[5:]]
+    fresh = tgi.search_strategy("grid", space)  # a resume: the study's trials are all it knows
+    done = [Observed(i, dict(p), "complete", 1.0) for i, p in enumerate(full[:5])]
+    assert fresh(done, 5) == full[5] and fresh(done[:2] + done[3:], 5) == full[2]
+    configs = [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}, {"a": 1, "b": "x"}]
+    manual = tgi.search_strategy("manual", space, configs=configs)
+    assert manual([Observed(0, configs[0], "running", None)], 1) == configs[1]
+    assert manual([Observed(0, configs[0], "failed", None), Observed(1, configs[1], "complete", 1.0)], 2) == configs[2]
 
 
 def test_grid_needs_n_or_step():
@@ -82,17 +88,13 @@ def test_manual_order_validation_and_exhaustion():
         tgi.search_strategy("manual", space, configs=[configs[0], {"lr": 5, "act": "relu"}])
     with pytest.raises(ValueError, match="configs=\\[\\]"):
         tgi.search_strategy("manual", space, configs=[])
-    # a restart tells finished configurations; the rest follows, duplicates kept
-    fresh = tgi.search_strategy("manual", space, configs=configs)
-    fresh.tell(configs[0], 1.0)
-    assert drive(fresh, 10) == configs[1:]
 
 
 def test_random_matches_space_sample():
     space = conformance_space()
     s = tgi.search_strategy("random", space, seed=3)
-    rng = np.random.default_rng(3)
-    assert [s.ask() for _ in range(5)] == [space.sample(rng) for _ in range(5)]
+    # proposal i draws from its own generator, seeded from (seed, i)
+    assert [s.ask() for _ in range(5)] == [space.sample(np.random.default_rng([3, i])) for i in range(5)]
 
 
 # --------------------------------------------------------------------------- hyperband
@@ -113,7 +115,7 @@ def li_table(R, eta):
 
 
 def test_hyperband_bracket_arithmetic_matches_li_et_al():
-    hb = tgi.search_strategy("hyperband", Space({"x": Uniform(0, 1)}), max_resource=27, reduction_factor=3)
+    hb = tgi.pruner("hyperband", max_resource=27, reduction_factor=3)
     got = [(b["s"], b["n"], b["r"], b["rungs"]) for b in hb.table]
     assert got == li_table(27, 3)
     # the numbers, spelled out: brackets s = 3..0
@@ -122,8 +124,9 @@ def test_hyperband_bracket_arithmetic_matches_li_et_al():
     assert hb.table[0]["rungs"] == [(27, 1), (9, 3), (3, 9), (1, 27)]
     assert hb.table[1]["rungs"] == [(12, 3), (4, 9), (1, 27)]
     # R = 81: Li et al.'s Table 1 (n = 81, 34, 15, 8, 5)
-    hb81 = tgi.search_strategy("hyperband", Space({"x": Uniform(0, 1)}), max_resource=81)
-    assert [b["n"] for b in hb81.table] == [81, 34, 15, 8, 5]
+    assert [b["n"] for b in tgi.pruner("hyperband", max_resource=81).table] == [81, 34, 15, 8, 5]
+    sh = tgi.pruner("successive_halving", max_resource=27)
+    assert [b["s"] for b in sh.table] == [3] and sh.rungs == {3: [1, 3, 9]} and sh.budget == 27
 
 
 # max_resource=9, eta=3: brackets s = 2, 1, 0 with n = 9, 5, 3 configurations. Smooth weighted
@@ -131,70 +134,95 @@ def test_hyperband_bracket_arithmetic_matches_li_et_al():
 SCHEDULE_9 = [2, 1, 2, 0, 2, 1, 2, 0, 2, 1, 2, 1, 2, 0, 2, 1, 2]
 
 
-def test_hyperband_assigns_brackets_in_proportion_with_the_full_budget():
-    space = conformance_space()
-    hb = tgi.search_strategy("hyperband", space, seed=4, max_resource=9, iterations=2)
-    got = drive(hb, 1000)
-    assert [p.bracket for p in got] == SCHEDULE_9 * 2  # iterations = cycles of the bracket table
+def test_hyperband_assigns_brackets_by_trial_number_in_proportion():
+    hb = tgi.pruner("hyperband", max_resource=9)
+    assert [hb.bracket(i) for i in range(34)] == SCHEDULE_9 * 2
     assert [SCHEDULE_9.count(s) for s in (2, 1, 0)] == [b["n"] for b in hb.table] == [9, 5, 3]
-    assert all(p.budget == 9 for p in got)  # every trial may train up to max_resource
-    rng = np.random.default_rng(4)
-    assert [dict(p) for p in got] == [space.sample(rng) for _ in range(34)]  # random configurations
-    with pytest.raises(SearchExhausted, match="34 configurations"):
-        hb.ask()
-    p = pickle.loads(pickle.dumps(got[1]))
-    assert (p, p.budget, p.bracket) == (got[1], 9, 1)
+    assert hb.budget == 9  # every trial may train up to max_resource
 
 
-def judge(hb, reports, trials=None):
-    """Feed ``(trial number, bracket, value)`` reports in order; -> should_prune of each.
-    ``trials`` ({number: Trial}) carries the trials' reports over calls."""
-    trials, out = {} if trials is None else trials, []
-    for number, bracket, value in reports:
-        t = trials.setdefault(number, Trial(number, {"x": 0.5}, 9, bracket=bracket))
-        t.report(len(t.intermediate), value)  # no strategy attached: only recorded
-        out.append(hb.should_prune(t, t.intermediate[-1][0], t.intermediate[-1][1]))
+def judge(hb, reports, study=None):
+    """Feed ``(trial number, value)`` reports in order to ``hb.prune`` over a study holding
+    the trials; -> the answers. Trial ``n`` is in bracket ``hb.bracket(n)``."""
+    study = study or SimpleNamespace(trials={}, sign=1.0)
+    out = []
+    for number, value in reports:
+        t = study.trials.setdefault(number, Trial(number, {"x": 0.5}, 9))
+        t.report(len(t.intermediate), value)  # no driver attached: only recorded
+        out.append(hb.prune(SimpleNamespace(trials=list(study.trials.values()), sign=study.sign), t))
     return out
 
 
 def test_hyperband_prunes_outside_the_best_third_at_a_rung():
-    hb = tgi.search_strategy("hyperband", Space({"x": Uniform(0, 1)}), max_resource=9)
-    # bracket 2 is judged at its 1st and 3rd reports (budgets 1, 3; 9 is the end).
+    hb = tgi.pruner("hyperband", max_resource=9)
+    two = [i for i in range(40) if hb.bracket(i) == 2]  # trials of bracket 2: judged at reports 1, 3
     # 9 trials at the 1st rung, in arrival order; keep the best max(1, floor(m / 3)) of the m so far:
     values = [5, 3, 8, 1, 4, 9, 2, 7, 6]
     # m=1 keep 1 {5}; m=2 keep 1 {3}: 3 goes on; m=3 {3}: 8 out; m=4 {1}: 1 on; m=5 {1}: 4 out;
     # m=6 keep 2 {1,3}: 9 out; m=7 {1,2}: 2 on; m=8 {1,2}: 7 out; m=9 keep 3 {1,2,3}: 6 out
-    trials = {}
-    assert judge(hb, [(i, 2, v) for i, v in enumerate(values)], trials) == [
+    study = SimpleNamespace(trials={}, sign=1.0)
+    assert judge(hb, [(two[i], v) for i, v in enumerate(values)], study) == [
         False, False, True, False, True, True, False, True, True]
     # survivors 0, 1, 3, 6: a 2nd report never prunes (even a bad one), the 3rd is the next rung:
     # m=1 {4}; m=2 keep 1 {2}: 2 on; m=3 keep 1 {2}: 3 out; trial 6 is still at its 2nd report
-    assert judge(hb, [(0, 2, 100.0), (1, 2, 100.0), (3, 2, 100.0), (0, 2, 4), (1, 2, 2), (3, 2, 3),
-                      (6, 2, 1e9)], trials) == [False] * 3 + [False, False, True, False]
-    assert judge(hb, [(6, 2, 1)], trials) == [False]  # m=4 keep 1: 1 is the best at the 3rd report
-    assert [len(trials[i].intermediate) for i in (0, 1, 3, 6)] == [3, 3, 3, 3]
+    a, b, c, d = (two[i] for i in (0, 1, 3, 6))
+    assert judge(hb, [(a, 100.0), (b, 100.0), (c, 100.0), (a, 4), (b, 2), (c, 3), (d, 1e9)], study) == [
+        False] * 3 + [False, False, True, False]
+    assert judge(hb, [(d, 1)], study) == [False]  # m=4 keep 1: 1 is the best at the 3rd report
     # other brackets have their own rungs: bracket 1 is judged at its 3rd report only, bracket 0 never
-    assert judge(hb, [(20, 1, 50.0), (21, 1, 60.0), (20, 1, 50.0), (21, 1, 60.0), (20, 1, 50.0),
-                      (21, 1, 60.0)], trials) == [False] * 5 + [True]
-    assert judge(hb, [(30, 0, 1e9)] * 9) == [False] * 9
-    # the decision state is a picklable board: a copy gives the same answers
-    copy = pickle.loads(pickle.dumps(hb.pruning_board()))
-    assert copy.report(40, 2, 1, 2.5) is hb.pruning_board().report(40, 2, 1, 2.5) is False
+    one = [i for i in range(40) if hb.bracket(i) == 1][:2]
+    assert judge(hb, [(one[0], 50.0), (one[1], 60.0)] * 3) == [False] * 5 + [True]
+    zero = [i for i in range(40) if hb.bracket(i) == 0][0]
+    assert judge(hb, [(zero, 1e9)] * 9) == [False] * 9
+    # maximizing: the study's sign turns the order round
+    up = SimpleNamespace(trials={}, sign=-1.0)
+    assert judge(hb, [(two[i], -v) for i, v in enumerate(values)], up) == [
+        False, False, True, False, True, True, False, True, True]
 
 
 def test_hyperband_ranks_failures_worst_and_ties_by_arrival():
-    hb = tgi.search_strategy("hyperband", Space({"x": Uniform(0, 1)}), max_resource=3)
-    # bracket 1 is judged at its 1st report: NaN first (alone: kept), 5 beats NaN, None is worst,
-    # a 5 tied with an earlier 5 loses; 4 joins (m=5, keep 1): the best
-    assert judge(hb, [(0, 1, float("nan")), (1, 1, 5.0), (2, 1, None), (3, 1, 5.0), (4, 1, 4.0)]) == [
-        False, False, True, True, False]
+    hb = tgi.pruner("hyperband", max_resource=3)
+    one = [i for i in range(20) if hb.bracket(i) == 1]  # judged at its 1st report
+    # NaN first (alone: kept), 5 beats NaN, None is worst, a 5 tied with an earlier 5 loses;
+    # 4 joins (m=5, keep 1): the best
+    reports = [float("nan"), 5.0, None, 5.0, 4.0]
+    assert judge(hb, list(zip(one, reports))) == [False, False, True, True, False]
 
 
-def test_hyperband_validates():
-    space = Space({"x": Uniform(0, 1)})
+def test_median_pruner_follows_the_median_stopping_rule():
+    med = tgi.pruner("median", n_startup_trials=2)
+    done = [Trial(i, {}, status="complete", intermediate=[(s, v + 1.0 / s) for s in (1, 2, 3)])
+            for i, v in enumerate([0.0, 1.0, 2.0])]  # the median at step s: 1 + 1/s
+    study = SimpleNamespace(trials=done, sign=1.0)
+    t = Trial(3, {})
+    assert [(t.report(1, 2.5), med.prune(study, t))[1],   # 2.5 > 2.0: pruned
+            med.prune(study, Trial(4, {}, intermediate=[(1, 1.9)])),  # best 1.9 < 2.0: goes on
+            med.prune(study, Trial(5, {}, intermediate=[(1, 1.9), (2, 1.6)])),  # best 1.6 > 1.5: pruned
+            med.prune(study, Trial(6, {}, intermediate=[(1, float("nan"))]))] == [True, False, True, True]
+    assert not tgi.pruner("median", n_startup_trials=4).prune(study, t)  # 3 complete < 4: never
+    assert not tgi.pruner("median", n_warmup_steps=2, n_startup_trials=0).prune(study, t)  # step 1 < 2
+    up = SimpleNamespace(trials=[Trial(d.number, {}, status="complete", intermediate=[(s, -v) for s, v in
+                                                                                       d.intermediate]) for d in done],
+                         sign=-1.0)
+    assert med.prune(up, Trial(3, {}, intermediate=[(1, -2.5)])) and not med.prune(up, Trial(4, {}, intermediate=[(1, -1.9)]))
+
+
+def test_pruners_validate():
     with pytest.raises(ValueError, match="reduction_factor=1"):
-        tgi.search_strategy("hyperband", space, reduction_factor=1)
+        tgi.pruner("hyperband", reduction_factor=1)
     with pytest.raises(ValueError, match="min_resource=30"):
-        tgi.search_strategy("hyperband", space, min_resource=30)
+        tgi.pruner("hyperband", min_resource=30)
     with pytest.raises(TypeError, match="unknown hyperparameter 'eta'"):
-        tgi.search_strategy("hyperband", space, eta=3)
+        tgi.pruner("hyperband", eta=3)
+    with pytest.raises(ValueError, match="interval_steps=0"):
+        tgi.pruner("median", interval_steps=0)
+
+
+@pytest.mark.parametrize("name", ["hyperband", "successive_halving", "median"])
+def test_pruner_contract_checks(name):
+    from tinygrad_init.testing.contracts_pruner import CHECKS as PRUNER_CHECKS
+
+    comp = get_registry().get("pruner", name)
+    for hp in getattr(comp.factory, "conformance_examples", [{}]):
+        for check in PRUNER_CHECKS.values():
+            check(comp, hp)

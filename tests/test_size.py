@@ -5,8 +5,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
 # Budgets in lines of code (no blank lines, comments or docstrings). Raise them on purpose.
-ENGINE_BUDGET = 800
+ENGINE_BUDGET = 640
 CORE_BUDGET = 5500
+OPS_BUDGET = 1000  # tinygrad_init/ops/: the op breadth grows here, not in the core
 
 
 def code_lines(path: Path) -> int:
@@ -27,11 +28,15 @@ def code_lines(path: Path) -> int:
 def test_core_stays_small():
     engine = code_lines(ROOT / "tinygrad_init" / "tensor.py")
     core = {p.relative_to(ROOT).as_posix(): code_lines(p)
-            for p in sorted((ROOT / "tinygrad_init").rglob("*.py")) if "testing" not in p.parts}
+            for p in sorted((ROOT / "tinygrad_init").rglob("*.py"))
+            if not {"testing", "ops"} & set(p.relative_to(ROOT / "tinygrad_init").parts)}
+    ops = sum(code_lines(p) for p in (ROOT / "tinygrad_init" / "ops").glob("*.py"))
     total = sum(core.values())
     print(f"\nengine (tinygrad_init/tensor.py): {engine} lines of code")
     print(f"core (tinygrad_init/ without testing/): {total} lines of code in {len(core)} files")
+    print(f"ops (tinygrad_init/ops/): {ops} lines of code")
     for name, n in sorted(core.items(), key=lambda kv: -kv[1])[:8]:
         print(f"  {n:5d}  {name}")
     assert engine <= ENGINE_BUDGET, f"the engine grew to {engine} lines (budget {ENGINE_BUDGET})"
     assert total <= CORE_BUDGET, f"the core grew to {total} lines (budget {CORE_BUDGET})"
+    assert ops <= OPS_BUDGET, f"the op files grew to {ops} lines (budget {OPS_BUDGET})"

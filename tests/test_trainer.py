@@ -137,10 +137,12 @@ def test_ctrl_c_saves_a_checkpoint_mid_epoch_and_resume_is_exact(tmp_path):
     path = tmp_path / "interrupted.npz"
     cut = model()
     t = trainer(cut, "sgd", callbacks=[Interrupt(at=13)])  # 8 steps per epoch: mid epoch 2
+    before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         t.fit((X, y), epochs=4, batch_size=16, seed=2, checkpoint=path)
-    assert t.history.stop_reason == "interrupted" and t.global_step == 13
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert t.history.stop_reason.kind == "interrupted" and t.global_step == 13
+    assert str(path) in t.history.stop_reason.message  # the real path, for the hint
+    assert signal.getsignal(signal.SIGINT) is before  # handler restored
     resumed = model(seed=5)
     trainer(resumed, "sgd").fit((X, y), epochs=4, batch_size=16, seed=2, resume=path)
     assert_same(weights(resumed), weights(full))
@@ -206,7 +208,8 @@ def test_non_finite_loss_stops_naming_epoch_and_step_and_keeps_last_good_weights
     with pytest.warns(TrainingDiverged, match=r"epoch \d+, step \d+: the loss is (nan|inf)"), \
             np.errstate(all="ignore"):  # the overflow is the point of the test
         h = t.fit((X, y), epochs=5, batch_size=16)
-    assert "learning rate is probably too large" in h.stop_reason
+    assert h.stop_reason.kind == "diverged" and h.stop_reason.failure
+    assert "learning rate is probably too large" in h.stop_reason.message
     assert all(np.isfinite(v).all() for v in m.state_dict().values())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -247,7 +250,7 @@ def test_early_stopping_stops_and_restores_best_weights():
     t = Trainer(m, "cross_entropy", tgi.optimizer("adam", m.parameters(), lr=0.05),
                 callbacks=[Keep(), tgi.callback("early_stopping", patience=2)])
     h = t.fit((X, rng.integers(0, 3, len(X))), (X, rng.integers(0, 3, len(X))), epochs=40, batch_size=8)
-    assert h.stop_reason.startswith("early stopping") and len(h) < 40
+    assert h.stop_reason.kind == "early_stopping" and len(h) < 40
     vals = h["val_loss"]
     best = int(np.argmin(vals))
     assert len(h) == best + 1 + 2  # stopped exactly `patience` epochs after the best
@@ -277,18 +280,23 @@ def test_rich_logger_renders_to_an_injected_console_and_is_quiet_off_terminal():
     assert "\x1b[" not in out and "steps/s" not in out  # no live progress bar in a log file
 
 
+class GrabDiagnostics:
+    def __init__(self):
+        self.got = []
+
+    @hookimpl
+    def tinygrad_init_step_end(self, logs):
+        if "diagnostics" in logs:
+            self.got.append(logs["diagnostics"])
+
+
 def test_diagnostics_see_dead_relus_and_vanishing_gradients():
     X, y = data()
     m = model()
     m[0].bias.data[:] = -100.0  # every hidden ReLU dead
-    got = []
-
-    class Grab:
-        @hookimpl
-        def tinygrad_init_step_end(self, logs):
-            if "diagnostics" in logs:
-                got.append(logs["diagnostics"])
-    trainer(m, callbacks=[Grab()], diagnostics=True, diagnostics_every=1).fit((X, y), epochs=1, batch_size=40)
+    grab = GrabDiagnostics()
+    trainer(m, callbacks=[grab], diagnostics=True, diagnostics_every=1).fit((X, y), epochs=1, batch_size=40)
+    got = grab.got
     assert len(got) == 3
     d = got[-1]
     assert d["activations"]["1"]["dead"] == 1.0

@@ -8,6 +8,7 @@ Every random function takes a ``seed`` (or ``rng``) and draws only from
   (1,797 images, 10 classes, pixel counts 0..16; CC BY 4.0, see ``data/DIGITS_LICENSE.txt``).
 - :func:`make_spirals`, :func:`make_moons`, :func:`make_blobs` — 2-D toy problems.
 - :func:`load_idx` — MNIST-style IDX files, raw or gzip-compressed.
+- :func:`load_mnist1d` — MNIST-1D (Greydanus 2020), built locally by the ``mnist1d`` package.
 - :func:`train_val_split`, :class:`Standardizer`, :func:`standardize`, :func:`batches`.
 """
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Iterator
 import numpy as np
 
 __all__ = ["load_digits", "make_spirals", "make_moons", "make_blobs", "load_idx",
-           "train_val_split", "Standardizer", "standardize", "digits_split", "batches"]
+           "train_val_split", "Standardizer", "standardize", "digits_split", "batches",
+           "load_mnist1d"]
 
 _DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -409,3 +411,42 @@ def batches(X, y=None, batch_size: int = 32, shuffle: bool = True,
             idx = order[i:i + batch_size]
             yield X[idx] if y is None else (X[idx], y[idx])
     return it()
+
+
+# ----------------------------------------------------------------------------- MNIST-1D
+_MNIST1D: dict = {}
+
+
+def load_mnist1d() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """MNIST-1D (Greydanus 2020, "Scaling down deep learning"): 10 classes of 1-D signals.
+
+    Built locally with the ``mnist1d`` package (``make_dataset(get_dataset_args())``: the
+    paper's default arguments, seed 42; nothing is downloaded), which is the optional extra
+    ``tinygrad-init[mnist1d]``. The package seeds NumPy's and Python's global generators; both
+    are restored afterwards, so calling this changes no random state of the caller.
+
+    Returns:
+        ``((X_train, y_train), (X_test, y_test))``: 4,000 train and 1,000 test signals of 40
+        samples, ``X`` float32 ``(n, 40)`` (the whole set centred to mean 0, std 1 by the
+        package), ``y`` int64 classes ``0..9``. Built once per process; fresh copies on every
+        call.
+    """
+    if not _MNIST1D:
+        try:
+            from mnist1d.data import get_dataset_args, make_dataset
+        except ImportError as exc:
+            raise ModuleNotFoundError(
+                "load_mnist1d needs the 'mnist1d' package, which is not installed "
+                f"({exc}); install the extra: pip install 'tinygrad-init[mnist1d]'") from None
+        import random
+
+        np_state, py_state = np.random.get_state(), random.getstate()
+        try:
+            d = make_dataset(get_dataset_args())
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+        _MNIST1D.update(x=d["x"].astype(np.float32), y=d["y"].astype(np.int64),
+                        x_test=d["x_test"].astype(np.float32), y_test=d["y_test"].astype(np.int64))
+    m = _MNIST1D
+    return (m["x"].copy(), m["y"].copy()), (m["x_test"].copy(), m["y_test"].copy())

@@ -101,6 +101,7 @@ def run(epochs: int | None = None, seed: int = 0, console=None, plot: str | None
         from .plot import plot_curves
 
         path = plot_curves({k: r["history"]["train_loss"] for k, r in results.items()}, plot,
-                           title="Initialization: training cost per epoch", logy=True)
+                           title="Initialization: training cost per epoch", logy=True,
+                           levels={"ln(10): the cost of guessing": math.log(10)})
         console.print(f"plot saved to {path}")
     return results

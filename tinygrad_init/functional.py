@@ -8,6 +8,11 @@ Losses take Tensors (or arrays) and return a Tensor; ``reduction`` is ``"mean"``
 ``binary_cross_entropy_with_logits(x, y)``     ``max(x, 0) - x*y + log(1 + exp(-|x|))``
 ``mse_loss(x, y)``                             ``(x - y)**2``
 ``l1_loss(x, y)``                              ``|x - y|``
+``nll_loss(lp, t)``                            ``-w[t_i] lp[i, t_i]``
+``binary_cross_entropy(p, y)``                 ``-w (y log p + (1-y) log(1-p))``
+``huber_loss(x, y, delta)``                    ``0.5 d^2`` or ``delta (|d| - delta/2)``
+``smooth_l1_loss(x, y, beta)``                 ``huber_loss(x, y, beta) / beta``
+``kl_div(lp, q)``                              ``q (log q - lp)``
 ``l1_penalty(params)``                         ``sum_p sum |p|``
 ``l2_penalty(params)``                         ``sum_p sum p**2``  (no 1/2, see below)
 ============================================  ============================================
@@ -18,9 +23,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .tensor import Tensor
+from .tensor import Tensor, op
 
 __all__ = ["cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss",
+           "nll_loss", "binary_cross_entropy", "huber_loss", "smooth_l1_loss", "kl_div",
            "l1_penalty", "l2_penalty", "accuracy", "conv2d", "max_pool2d", "avg_pool2d",
            "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout"]
 
@@ -52,11 +58,9 @@ def _same_shape(fn: str, a: Any, b: np.ndarray, an: str = "input", bn: str = "ta
                          "differ (no broadcasting: pass matching shapes)")
 
 
-def _class_targets(fn: str, targets: Any, n: int, num_classes: int) -> np.ndarray:
+def _class_targets(fn: str, targets: Any, shape: tuple, num_classes: int,
+                   ignore_index: int | None = None) -> np.ndarray:
     t = _data(targets)
-    if t.shape != (n,):
-        raise ValueError(f"{fn}: targets shape {t.shape} does not match logits: expected ({n},) "
-                         f"class indices for logits of {n} rows")
     if t.dtype.kind == "f":
         bad = ~np.isfinite(t) | (t != np.round(np.nan_to_num(t)))
         if bad.any():
@@ -65,62 +69,179 @@ def _class_targets(fn: str, targets: Any, n: int, num_classes: int) -> np.ndarra
     elif t.dtype.kind not in "iub":
         raise ValueError(f"{fn}: targets of dtype {t.dtype} are not integer class indices")
     t = t.astype(np.int64)
-    out = (t < 0) | (t >= num_classes)
+    out = ((t < 0) | (t >= num_classes)) & (t != ignore_index)
     if out.any():
         raise ValueError(f"{fn}: target {int(t[out][0])} is out of range for "
-                         f"num_classes={num_classes} (valid: 0..{num_classes - 1})")
+                         f"num_classes={num_classes} (valid: 0..{num_classes - 1}"
+                         + (f", or ignore_index={ignore_index})" if ignore_index is not None else ")"))
     return t
 
 
-def cross_entropy(logits: Any, targets: Any, reduction: str = "mean") -> Tensor:
-    """Softmax cross-entropy from raw logits and integer class targets (PyTorch's
-    ``F.cross_entropy`` without weights/label smoothing).
+def _class_weight(fn: str, weight: Any, c: int, dtype: Any) -> np.ndarray:
+    if weight is None:
+        return np.ones(c, dtype)
+    w = _data(weight)
+    if w.shape != (c,) or w.dtype.kind not in "biuf" or not np.isfinite(w).all():
+        raise ValueError(f"{fn}: weight must be {c} finite numbers (one per class), got shape "
+                         f"{w.shape}")
+    return w.astype(dtype)
 
-    ``loss_i = -log_softmax(logits)[i, t_i] = logsumexp(logits_i) - logits[i, t_i]``, computed
-    with the max subtracted first, so logits of any magnitude (1e4, -1e4) stay finite.
 
-    :param logits: Tensor ``(N, C)``.
-    :param targets: ``(N,)`` integer class indices in ``0..C-1`` (integral floats accepted).
+def _nll(fn: str, logp: Tensor, targets: Any, weight: Any, ignore_index: int, reduction: str,
+         smoothing: float = 0.0) -> Tensor:
+    """``-sum_c K[n, c] logp[n, c]`` with the coefficients K of PyTorch's nll_loss /
+    cross_entropy: class indices (weighted, ``ignore_index`` dropped, ``mean`` divides by the
+    summed weights of the kept targets) or class probabilities (``mean`` divides by the
+    number of elements), label smoothing mixing in ``smoothing / C`` of every class."""
+    if reduction not in _REDUCTIONS:
+        _reduce(fn, logp, reduction)
+    if not 0.0 <= smoothing <= 1.0:
+        raise ValueError(f"{fn}: label_smoothing={smoothing!r} is invalid: must be in [0, 1]")
+    axis = 1 if logp.ndim >= 2 else 0
+    c = logp.shape[axis]
+    wb = np.expand_dims(_class_weight(fn, weight, c, logp.dtype),
+                        tuple(i for i in range(logp.ndim) if i != axis))
+    t = _data(targets)
+    rest = logp.shape[:axis] + logp.shape[axis + 1:]
+    if t.shape == logp.shape and t.dtype.kind == "f" and fn != "nll_loss":
+        k = (t * (1 - smoothing) + smoothing / c) * wb
+        denom = max(logp.size // max(c, 1), 1) if reduction == "mean" else 1
+        if logp.size == 0 and reduction == "mean":
+            denom = 0
+    elif t.shape == rest:
+        t = _class_targets(fn, t, rest, c, ignore_index)
+        keep = np.expand_dims(t != ignore_index, axis)
+        onehot = np.expand_dims(t, axis) == np.arange(c).reshape(wb.shape)
+        k = keep * ((1 - smoothing) * onehot * wb + (smoothing / c) * wb)
+        denom = (onehot * keep * wb).sum() if reduction == "mean" else 1
+    else:
+        probs = " or probabilities of the same shape" if fn != "nll_loss" else ""
+        raise ValueError(f"{fn}: targets shape {t.shape} does not match {_WHAT[fn]} shape "
+                         f"{logp.shape}: expected class indices of shape {rest}{probs}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = (k / denom).astype(logp.dtype)  # all targets ignored: 0/0 = nan, as PyTorch
+    loss = -(logp * Tensor(k)).sum(axis=axis)
+    return loss if reduction == "none" else loss.sum()
+
+
+_WHAT = {"cross_entropy": "logits", "nll_loss": "input"}
+
+
+def cross_entropy(logits: Any, targets: Any, weight: Any = None, *, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy from raw logits (PyTorch's ``F.cross_entropy``).
+
+    ``loss_i = -w[t_i] log_softmax(logits)[i, t_i]``, the log-softmax taken with the max
+    subtracted first, so logits of any magnitude (1e4, -1e4) stay finite.
+
+    :param logits: Tensor ``(N, C)``, ``(C,)`` or ``(N, C, d1, ...)`` (classes on axis 1).
+    :param targets: class indices of the logits' shape without the class axis (integral
+        floats accepted), or class probabilities of the logits' shape (float).
+    :param weight: ``(C,)`` class weights; ``mean`` then divides by the summed weights of the
+        targets (class indices) as PyTorch does.
+    :param ignore_index: class-index targets equal to it contribute nothing (nor to the mean).
+    :param label_smoothing: ``eps``: the target becomes ``(1 - eps) * onehot + eps / C``.
     :raises ValueError: a target out of range or not an integer (naming the value and C), or a
         shape mismatch (naming both shapes).
     """
-    fn = "cross_entropy"
-    logits = _t(logits)
-    if logits.ndim != 2:
-        raise ValueError(f"{fn}: logits shape {tuple(logits.shape)} is not (N, num_classes)")
-    n, c = logits.shape
-    t = _class_targets(fn, targets, n, c)
-    onehot = np.zeros((n, c), dtype=logits.dtype)
-    onehot[np.arange(n), t] = 1
-    # multiplying by a one-hot mask selects -log p[t] and keeps the engine's gradient exact
-    loss = -(logits.log_softmax(axis=1) * Tensor(onehot)).sum(axis=1)
+    z = _t(logits)
+    if z.ndim < 1:
+        raise ValueError(f"cross_entropy: logits shape {tuple(z.shape)} is not (N, num_classes)")
+    return _nll("cross_entropy", z.log_softmax(axis=1 if z.ndim >= 2 else 0), targets, weight,
+                ignore_index, reduction, float(label_smoothing))
+
+
+def nll_loss(input: Any, target: Any, weight: Any = None, *, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities ``input`` (``(N, C)``, ``(C,)`` or
+    ``(N, C, d...)``) at class indices ``target`` (PyTorch ``F.nll_loss``):
+    ``-w[t_i] input[i, t_i]``; ``mean`` divides by the summed weights of the kept targets."""
+    x = _t(input)
+    if x.ndim < 1:
+        raise ValueError(f"nll_loss: input shape {tuple(x.shape)} is not (N, num_classes)")
+    return _nll("nll_loss", x, target, weight, ignore_index, reduction)
+
+
+def _weighted(fn: str, loss: Tensor, weight: Any, reduction: str) -> Tensor:
+    if weight is not None:
+        w = _data(weight)
+        try:
+            if np.broadcast_shapes(w.shape, loss.shape) != loss.shape:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"{fn}: weight shape {w.shape} does not broadcast to the input "
+                             f"shape {loss.shape}") from None
+        loss = loss * Tensor(w.astype(loss.dtype))
     return _reduce(fn, loss, reduction)
 
 
-def binary_cross_entropy_with_logits(logits: Any, targets: Any, reduction: str = "mean") -> Tensor:
+def _unit(fn: str, y: np.ndarray, what: str) -> None:
+    if y.dtype.kind not in "biuf" or not np.isfinite(y).all() or np.any((y < 0) | (y > 1)):
+        raise ValueError(f"{fn}: {what} must be numbers in [0, 1]")
+
+
+@op
+def _bce_logits(x: np.ndarray, y: np.ndarray, lw: np.ndarray) -> tuple:
+    # (1 - y) x + lw softplus(-x) with softplus(-x) = log1p(exp(-|x|)) + max(-x, 0), the
+    # x terms gathered so nothing cancels for x << 0; the gradient (1 - y) - lw sigmoid(-x)
+    # is exact at x = 0 (no kinks)
+    e = np.exp(-np.abs(x))
+    sneg = np.where(x >= 0, e / (1 + e), 1 / (1 + e))  # sigmoid(-x)
+    out = np.where(x >= 0, (1 - y) * x, -x * (lw - 1 + y)) + lw * np.log1p(e)
+    return out, lambda g: (g * ((1 - y) - lw * sneg), None, None)
+
+
+def binary_cross_entropy_with_logits(logits: Any, targets: Any, weight: Any = None, *,
+                                     reduction: str = "mean", pos_weight: Any = None) -> Tensor:
     """Sigmoid + binary cross-entropy in one stable expression (PyTorch's
     ``F.binary_cross_entropy_with_logits``)::
 
-        loss = max(x, 0) - x*y + log(1 + exp(-|x|))     ( = -y log s(x) - (1-y) log(1-s(x)) )
+        loss = -w [pos_weight * y log s(x) + (1 - y) log(1 - s(x))]
+             = w [(1 - y) x + (1 + (pos_weight - 1) y) softplus(-x)]
 
-    ``targets`` ``y`` in ``[0, 1]`` (soft labels allowed), same shape as ``logits``.
-    ``max(x, 0)`` is written ``(x + |x|)/2`` so that the gradient at ``x = 0`` is exactly
-    ``sigmoid(0) - y`` (the kinks of ``max`` and ``|x|`` cancel there).
+    ``targets`` ``y`` in ``[0, 1]`` (soft labels allowed), same shape as ``logits``;
+    ``weight`` broadcasts to it, ``pos_weight`` (one per class, the last axis) weighs the
+    positive term.
     """
     fn = "binary_cross_entropy_with_logits"
     x = _t(logits)
     y = _data(targets)
     _same_shape(fn, x, y, "logits", "targets")
-    if y.dtype.kind not in "biuf" or np.any((y < 0) | (y > 1)) or not np.isfinite(y).all():
-        raise ValueError(f"{fn}: targets must be numbers in [0, 1]")
-    yt = Tensor(y.astype(x.dtype))
-    ax = x.abs()
-    e = (-ax).exp()
-    # log(1 + e) loses relative precision for tiny e; add the (gradient-free) difference to
-    # np.log1p so the value is exact while the engine differentiates log(1 + e)
-    fix = np.log1p(e.data) - np.log(1.0 + e.data)
-    loss = (x + ax) * 0.5 - x * yt + ((e + 1.0).log() + Tensor(fix.astype(x.dtype)))
-    return _reduce(fn, loss, reduction)
+    _unit(fn, y, "targets")
+    lw = 1.0
+    if pos_weight is not None:
+        pw = _data(pos_weight)
+        try:
+            np.broadcast_shapes(pw.shape, x.shape)
+        except ValueError:
+            raise ValueError(f"{fn}: pos_weight shape {pw.shape} does not broadcast to the "
+                             f"logits shape {tuple(x.shape)}") from None
+        lw = 1 + (pw - 1) * y
+    y = y.astype(x.dtype)
+    return _weighted(fn, _bce_logits(x, y, np.asarray(lw + 0 * y, x.dtype)), weight, reduction)
+
+
+@op
+def _bce(x: np.ndarray, y: np.ndarray) -> tuple:
+    # PyTorch clamps the logs at -100 (so x = 0 or 1 give 100, not inf) and divides the
+    # gradient by max(x (1 - x), 1e-12)
+    with np.errstate(divide="ignore"):
+        out = -(y * np.maximum(np.log(x), -100) + (1 - y) * np.maximum(np.log1p(-x), -100))
+    return out, lambda g: (g * (x - y) / np.maximum(x * (1 - x), 1e-12), None)
+
+
+def binary_cross_entropy(input: Any, target: Any, weight: Any = None, *,
+                         reduction: str = "mean") -> Tensor:
+    """``-w [y log x + (1 - y) log(1 - x)]`` on probabilities ``x`` (PyTorch's
+    ``F.binary_cross_entropy``; each log clamped at -100). Prefer
+    ``binary_cross_entropy_with_logits`` on logits: it is exact where ``x`` rounds to 0 or 1."""
+    fn = "binary_cross_entropy"
+    x = _t(input)
+    y = _data(target)
+    _same_shape(fn, x, y)
+    _unit(fn, x.data, "input values (probabilities)")
+    _unit(fn, y, "targets")
+    return _weighted(fn, _bce(x, y.astype(x.dtype)), weight, reduction)
 
 
 def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
@@ -138,6 +259,64 @@ def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
     y = _data(target)
     _same_shape("l1_loss", x, y)
     return _reduce("l1_loss", (x - Tensor(y.astype(x.dtype))).abs(), reduction)
+
+
+@op
+def _huber(d: np.ndarray, *, delta: float) -> tuple:
+    small = np.abs(d) < delta
+    out = np.where(small, 0.5 * d * d, delta * (np.abs(d) - 0.5 * delta))
+    return out, lambda g: g * np.where(small, d, delta * np.sign(d))
+
+
+def _regression(fn: str, input: Any, target: Any) -> Tensor:
+    x = _t(input)
+    y = _data(target)
+    _same_shape(fn, x, y)
+    return x - Tensor(y.astype(x.dtype))
+
+
+def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """``0.5 d^2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``, ``d = input -
+    target`` (PyTorch ``F.huber_loss``)."""
+    if not delta > 0:
+        raise ValueError(f"huber_loss: delta={delta!r} is invalid: must be > 0")
+    return _reduce("huber_loss", _huber(_regression("huber_loss", input, target),
+                                        delta=float(delta)), reduction)
+
+
+def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """``0.5 d^2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta`` (PyTorch
+    ``F.smooth_l1_loss``: ``huber_loss(delta=beta) / beta``; ``beta=0`` is ``l1_loss``)."""
+    fn = "smooth_l1_loss"
+    if not beta >= 0:
+        raise ValueError(f"{fn}: beta={beta!r} is invalid: must be >= 0")
+    d = _regression(fn, input, target)
+    loss = d.abs() if beta == 0 else _huber(d, delta=float(beta)) * (1.0 / beta)
+    return _reduce(fn, loss, reduction)
+
+
+def kl_div(input: Any, target: Any, reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """``target (log target - input)`` pointwise, ``input`` log-probabilities (PyTorch
+    ``F.kl_div``; 0 where ``target == 0``); with ``log_target=True`` the target is given as
+    log-probabilities: ``exp(target) (target - input)``. ``reduction="batchmean"`` divides
+    the sum by ``input.shape[0]`` (the KL divergence per sample); ``"mean"`` divides by the
+    number of elements, as PyTorch does."""
+    fn = "kl_div"
+    x = _t(input)
+    t = _data(target).astype(x.dtype)
+    _same_shape(fn, x, t)
+    if log_target:
+        p, c = np.exp(t), np.exp(t) * t
+    else:
+        if np.any(t < 0):
+            raise ValueError(f"{fn}: target probabilities must be >= 0 (or pass log_target=True)")
+        p = t
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = np.where(t > 0, t * np.log(t), 0.0).astype(x.dtype)
+    loss = Tensor(c) - x * Tensor(p)
+    if reduction == "batchmean":
+        return loss.sum() * (1.0 / x.shape[0] if x.ndim else 1.0)
+    return _reduce(fn, loss, reduction)
 
 
 def _params(fn: str, params: Any) -> list[Tensor]:
@@ -253,3 +432,11 @@ def dropout(x: Any, p: float = 0.5, training: bool = True, rng: Any = None) -> T
     d = Dropout(p, rng=rng)
     d.training = training
     return d(x)
+
+
+from .ops.activation import (celu, elu, gelu, hardsigmoid, hardswish, hardtanh,  # noqa: E402
+                             logsigmoid, mish, prelu, relu6, selu, silu, softplus, softsign)
+from .ops.index import one_hot  # noqa: E402
+
+__all__ += ["gelu", "silu", "elu", "selu", "celu", "softplus", "mish", "hardswish",
+            "hardsigmoid", "hardtanh", "relu6", "logsigmoid", "softsign", "prelu", "one_hot"]

@@ -28,6 +28,22 @@ passes only the arguments it names). Lifecycle hooks are implemented by
 and handed to ``Trainer(callbacks=...)`` or ``search.run(callbacks=...)``);
 a module-level implementation in an installed plugin runs for every run.
 None of the lifecycle hooks is ``firstresult``; their return values are ignored.
+
+The trainer calls them in this order (``fit`` is a loop that does nothing else)::
+
+    train_start
+      epoch_start                      (not for an epoch resumed half-way)
+        batch_start -> forward -> after_loss -> backward -> after_backward
+          -> before_step -> optimizer.step() -> step_end        (every batch)
+      epoch_end -> checkpoint          (checkpoint: after every epoch_end)
+    train_end                          (always, for every callback, even after an error)
+
+Within one hook, pluggy calls later-registered implementations first; mark a method
+``@hookimpl(tryfirst=True)`` or ``@hookimpl(trylast=True)`` where the order matters.
+A callback stops training with ``trainer.stop(kind, message)``; the trainer ends the
+step (or skips the update, when stopped before it) and then the run. An exception
+from a callback stops the run: every callback still gets ``train_end``, then it is
+re-raised as ``tinygrad_init.CallbackError`` naming the callback and the hook.
 """
 from __future__ import annotations
 
@@ -169,7 +185,7 @@ def tinygrad_init_train_start(trainer: Any, history: Any, epochs: int) -> None:
     """Training is about to start (or resume).
 
     :param trainer: the ``tinygrad_init.Trainer``; ``trainer.model``,
-        ``trainer.optimizer``, ``trainer.stop_training`` (set ``True`` to stop).
+        ``trainer.optimizer``, ``trainer.stop(kind, message)`` to stop training.
     :param history: the ``History`` being filled (non-empty when resuming).
     :param epochs: the total number of epochs of this fit.
 
@@ -191,6 +207,54 @@ def tinygrad_init_epoch_start(trainer: Any, epoch: int, num_steps: int) -> None:
 
 
 @hookspec
+def tinygrad_init_batch_start(trainer: Any, epoch: int, step: int) -> None:
+    """A batch is about to go through the model (before the forward pass).
+
+    :param epoch: 0-based epoch index; :param step: 0-based step index within the epoch.
+
+    The diagnostics callback registers its forward hooks here. Not ``firstresult``;
+    the return value is ignored.
+    """
+
+
+@hookspec
+def tinygrad_init_after_loss(trainer: Any, epoch: int, step: int, loss: float) -> None:
+    """The batch's loss is computed, before ``backward``.
+
+    :param loss: the loss value (a float; without penalties).
+
+    The divergence guard reads it: a callback that calls ``trainer.stop(...)`` here
+    makes the trainer skip this batch's backward pass and update. Not ``firstresult``;
+    the return value is ignored.
+    """
+
+
+@hookspec
+def tinygrad_init_after_backward(trainer: Any, epoch: int, step: int) -> None:
+    """Gradients are in ``p.grad`` for every parameter of ``trainer.model``.
+
+    :param trainer: the trainer; :param epoch: 0-based epoch; :param step: 0-based step.
+
+    Callbacks may change the gradients here (in place or by rebinding ``p.grad``):
+    the penalty callback adds the L1/L2 terms (``tryfirst``), gradient clipping
+    rescales them (``trylast``, so it sees the penalties). Not ``firstresult``;
+    the return value is ignored.
+    """
+
+
+@hookspec
+def tinygrad_init_before_step(trainer: Any, epoch: int, step: int) -> None:
+    """The gradients are final; ``trainer.optimizer.step()`` comes next.
+
+    :param trainer: the trainer; :param epoch: 0-based epoch; :param step: 0-based step.
+
+    The divergence guard checks the gradients and keeps the weights before the
+    update here; diagnostics read the gradient norms. A ``trainer.stop(...)`` here
+    skips the update. Not ``firstresult``; the return value is ignored.
+    """
+
+
+@hookspec
 def tinygrad_init_step_end(trainer: Any, epoch: int, step: int, logs: dict) -> None:
     """One optimizer step is done.
 
@@ -198,7 +262,8 @@ def tinygrad_init_step_end(trainer: Any, epoch: int, step: int, logs: dict) -> N
     :param logs: ``{"loss": float, "lr": float, "batch_size": int,
         "global_step": int}`` plus ``"diagnostics"`` (per-layer activation
         mean/std, gradient norm, update-to-weight ratio) when the trainer was
-        built with ``diagnostics=True``. Set ``trainer.stop_training = True`` to stop.
+        built with ``diagnostics=True``; ``"epoch_loss"``: the running mean of the
+        epoch's loss so far. Call ``trainer.stop(kind, message)`` to stop.
 
     Not ``firstresult``; the return value is ignored. Implement it as a ``@hookimpl``
     method of a callback object, taking only the arguments it needs.
@@ -212,7 +277,9 @@ def tinygrad_init_epoch_end(trainer: Any, epoch: int, logs: dict) -> None:
     :param logs: the epoch's metrics: ``train_loss``, ``train_acc``, ``val_loss``,
         ``val_acc`` (validation keys only with validation data), ``lr``, ``time``.
         Callbacks that steer (early stopping, reduce-on-plateau) read it and act
-        on ``trainer`` (``trainer.stop_training``, ``trainer.optimizer``).
+        on ``trainer`` (``trainer.stop(kind, message)``, ``trainer.optimizer``).
+        Write no checkpoint here: use ``tinygrad_init_checkpoint``, which runs after
+        every ``epoch_end``.
 
     Not ``firstresult``; the return value is ignored. Implement it as a ``@hookimpl``
     method of a callback object, taking only the arguments it needs.
@@ -220,10 +287,28 @@ def tinygrad_init_epoch_end(trainer: Any, epoch: int, logs: dict) -> None:
 
 
 @hookspec
+def tinygrad_init_checkpoint(trainer: Any, epoch: int, logs: dict) -> None:
+    """The epoch's state is final: write checkpoints now.
+
+    :param epoch: 0-based epoch index; :param logs: the epoch's metrics (as ``epoch_end``).
+
+    Called after *every* ``tinygrad_init_epoch_end`` implementation has run, whatever
+    the order callbacks were given in, so a checkpoint holds the state of every
+    callback after this epoch (early stopping's counters, reduce-on-plateau's lr).
+    Not called for an epoch that ended with a non-finite or exploding loss (its
+    weights are not saved over a good checkpoint). Save with
+    ``trainer.save_checkpoint(path)``. Not ``firstresult``; the return value is ignored.
+    """
+
+
+@hookspec
 def tinygrad_init_train_end(trainer: Any, history: Any) -> None:
     """Training stopped (finished, stopped early, diverged, or interrupted).
 
-    :param history: the complete ``History``; ``history.stop_reason`` says why.
+    :param history: the complete ``History``; ``history.stop_reason`` says why: ``None``
+        (all epochs done) or a ``StopReason`` with ``kind`` (``"early_stopping"``,
+        ``"diverged"``, ``"interrupted"``, or a callback's own) and ``message``.
+        Called in a ``finally``: also when a callback raised or training was interrupted.
 
     Not ``firstresult``; the return value is ignored. Implement it as a ``@hookimpl``
     method of a callback object, taking only the arguments it needs.
@@ -251,4 +336,22 @@ def tinygrad_init_trial_end(study: Any, trial: Any) -> None:
 
     Not ``firstresult``; the return value is ignored. Implement it as a ``@hookimpl``
     method of a callback object, taking only the arguments it needs.
+    """
+
+
+@hookspec
+def tinygrad_init_add_pruners() -> dict[str, Callable[..., Any]]:
+    """Register search pruners: rules that stop unpromising trials early.
+
+    :return: ``{name: factory}``. ``factory(**hparams)`` returns an object with
+        ``prune(study, trial) -> bool``, called by the search driver at every
+        ``trial.report(step, value)`` (``trial.intermediate`` ends with that report;
+        ``study.trials`` holds every trial with its reports, running ones included;
+        values keep the objective's sign, ``study.sign`` is -1 when it maximizes).
+        ``True`` makes ``trial.should_prune()`` true. An optional ``budget`` attribute
+        (e.g. Hyperband's ``max_resource``) becomes every trial's ``trial.budget``.
+        The decision must depend only on the study's trials (their stored values),
+        so a resumed search decides as the uninterrupted one would.
+
+    Not ``firstresult``. Built with ``tgi.pruner(name, **hparams)``.
     """

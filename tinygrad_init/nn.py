@@ -45,7 +45,7 @@ from .tensor import Tensor
 
 __all__ = ["Parameter", "Module", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten",
            "Dropout", "Sequential", "Identity", "ReLU", "LeakyReLU", "Tanh", "Sigmoid",
-           "Softmax", "LoadResult"]
+           "Softmax", "LoadResult", "RemovableHandle"]
 
 
 class Parameter(Tensor):
@@ -85,6 +85,27 @@ def _walk(name: str, value: Any) -> Iterator[tuple[str, Any]]:
             yield from _walk(f"{name}.{k}", v)
 
 
+class RemovableHandle:
+    """What ``register_forward_hook``/``register_forward_pre_hook`` return: ``remove()``
+    unregisters the hook (twice is harmless); also a context manager that removes on exit."""
+
+    _next = 0
+
+    def __init__(self, hooks: dict) -> None:
+        self._hooks = hooks
+        RemovableHandle._next += 1
+        self.id = RemovableHandle._next
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> "RemovableHandle":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+
 class Module:
     """Base class of layers and models. Subclasses implement ``forward``.
 
@@ -102,7 +123,42 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        hooks = self.__dict__.get("_forward_hooks")
+        if not hooks:
+            return self.forward(*args, **kwargs)
+        for pre, fn in list(hooks.values()):
+            if pre:
+                r = fn(self, args)
+                if r is not None:
+                    args = r if isinstance(r, tuple) else (r,)
+        out = self.forward(*args, **kwargs)
+        for pre, fn in list(hooks.values()):
+            if not pre:
+                r = fn(self, args, out)
+                if r is not None:
+                    out = r
+        return out
+
+    def register_forward_hook(self, hook: Any) -> "RemovableHandle":
+        """Call ``hook(module, inputs, output)`` after every ``forward`` (PyTorch semantics):
+        ``inputs`` is the tuple of positional arguments; a return value other than ``None``
+        replaces the output. Returns a handle whose ``remove()`` unregisters the hook."""
+        return self._add_hook(hook, False)
+
+    def register_forward_pre_hook(self, hook: Any) -> "RemovableHandle":
+        """Call ``hook(module, inputs)`` before every ``forward``: a return value other than
+        ``None`` replaces the inputs (a tuple, or one value wrapped into a 1-tuple).
+        Returns a handle whose ``remove()`` unregisters the hook."""
+        return self._add_hook(hook, True)
+
+    def _add_hook(self, hook: Any, pre: bool) -> "RemovableHandle":
+        if not callable(hook):
+            kind = "register_forward_pre_hook" if pre else "register_forward_hook"
+            raise TypeError(f"{type(self).__name__}.{kind}: the hook must be callable, got {hook!r}")
+        hooks = self.__dict__.setdefault("_forward_hooks", {})
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = (pre, hook)
+        return handle
 
     # ------------------------------------------------------------------ discovery
     def _members(self) -> Iterator[tuple[str, Any]]:
@@ -645,3 +701,86 @@ class Softmax(Module):
 
     def extra_repr(self) -> str:
         return f"axis={self.axis}"
+
+
+def _activation(name: str, op: str, doc: str, **defaults: Any) -> type:
+    """An activation Module calling ``Tensor.<op>(**options)``; options are checked when the
+    layer is built (a bad value is an error naming the layer and the option)."""
+    def __init__(self: Module, *args: Any, **kw: Any) -> None:
+        Module.__init__(self)
+        if len(args) > len(defaults):
+            raise TypeError(f"{name}: takes at most {len(defaults)} options "
+                            f"({', '.join(defaults)}), got {len(args)}")
+        unknown = sorted(set(kw) - set(defaults))
+        if unknown:
+            raise TypeError(f"{name}: unknown option {unknown[0]!r} (options: "
+                            f"{', '.join(defaults) or 'none'})")
+        for k, v in {**defaults, **dict(zip(defaults, args)), **kw}.items():
+            if isinstance(defaults[k], float):
+                if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
+                    raise TypeError(f"{name}: {k}={v!r} is not a number")
+                v = float(v)
+            setattr(self, k, v)
+        try:
+            self.forward(Tensor(np.zeros(1)))
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
+
+    def forward(self: Module, x: Any) -> Tensor:
+        return getattr(_as_tensor(x), op)(**{k: getattr(self, k) for k in defaults})
+
+    def extra_repr(self: Module) -> str:
+        return ", ".join(f"{k}={getattr(self, k)!r}" for k in defaults)
+
+    return type(name, (Module,), {"__init__": __init__, "forward": forward, "__doc__": doc,
+                                  "extra_repr": extra_repr, "__module__": __name__})
+
+
+GELU = _activation("GELU", "gelu", "``x * Phi(x)``; ``approximate='tanh'``: the tanh form.",
+                   approximate="none")
+SiLU = _activation("SiLU", "silu", "``x * sigmoid(x)``.")
+ELU = _activation("ELU", "elu", "``x if x > 0 else alpha * (exp(x) - 1)``.", alpha=1.0)
+SELU = _activation("SELU", "selu", "``scale * elu(x, alpha)`` (self-normalizing; pair with "
+                   "``lecun_normal``).")
+CELU = _activation("CELU", "celu", "``max(0, x) + min(0, alpha (exp(x/alpha) - 1))``.", alpha=1.0)
+Softplus = _activation("Softplus", "softplus", "``log(1 + exp(beta x)) / beta``, linear above "
+                       "``threshold``.", beta=1.0, threshold=20.0)
+Mish = _activation("Mish", "mish", "``x * tanh(softplus(x))``.")
+Hardswish = _activation("Hardswish", "hardswish", "``x * relu6(x + 3) / 6``.")
+Hardsigmoid = _activation("Hardsigmoid", "hardsigmoid", "``relu6(x + 3) / 6``.")
+ReLU6 = _activation("ReLU6", "relu6", "``min(max(x, 0), 6)``.")
+Hardtanh = _activation("Hardtanh", "hardtanh", "``clip(x, min_val, max_val)``.",
+                       min_val=-1.0, max_val=1.0)
+LogSigmoid = _activation("LogSigmoid", "logsigmoid", "``log(sigmoid(x))``.")
+Softsign = _activation("Softsign", "softsign", "``x / (1 + |x|)``.")
+
+
+class PReLU(Module):
+    """``x if x > 0 else a * x`` with a learnable slope ``a``: one (``num_parameters=1``) or
+    one per channel (axis 1), initialised to ``init`` (PyTorch's 0.25)."""
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, dtype: Any = None):
+        super().__init__()
+        n = _count("PReLU", "num_parameters", num_parameters)
+        if isinstance(init, bool) or not isinstance(init, (int, float, np.number)):
+            raise TypeError(f"PReLU: init={init!r} is not a number")
+        self.weight = Parameter(np.full(n, float(init), dtype=dtype or np.float32))
+
+    def forward(self, x: Any) -> Tensor:
+        return _as_tensor(x).prelu(self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.weight.shape[0]}"
+
+
+ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh, "sigmoid": Sigmoid,
+               "softmax": Softmax, "gelu": GELU, "silu": SiLU, "elu": ELU, "selu": SELU,
+               "celu": CELU, "softplus": Softplus, "mish": Mish, "hardswish": Hardswish,
+               "hardsigmoid": Hardsigmoid, "relu6": ReLU6, "hardtanh": Hardtanh,
+               "logsigmoid": LogSigmoid, "softsign": Softsign, "prelu": PReLU}
+__all__ += ["GELU", "SiLU", "ELU", "SELU", "CELU", "Softplus", "Mish", "Hardswish", "Hardsigmoid",
+            "ReLU6", "Hardtanh", "LogSigmoid", "Softsign", "PReLU", "ACTIVATIONS"]
+# Recurrent layers and Embedding live in rnn.py; exported here as nn.RNN, nn.GRU, ...
+from .rnn import GRU, LSTM, RNN, Embedding, GRUCell, LSTMCell, RNNCell  # noqa: E402
+
+__all__ += ["RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell", "Embedding"]

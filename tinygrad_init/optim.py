@@ -40,7 +40,7 @@ import numpy as np
 
 from . import validation as V
 
-__all__ = ["Optimizer", "clip_grad_norm", "clip_grad_value"]
+__all__ = ["Optimizer", "PerEpoch", "clip_grad_norm", "clip_grad_value"]
 
 _NONFINITE = ("raise", "skip")
 
@@ -418,6 +418,31 @@ class Optimizer:
         g = self.param_groups[0]
         hp = ", ".join(f"{k}={g[k]!r}" for k in self._hp_keys(g))
         return f"{type(self).__name__}({len(self._params)} params, {len(self.param_groups)} groups, {hp})"
+
+
+# ---------------------------------------------------------------------------- epoch schedules
+
+
+class PerEpoch:
+    """An epoch-unit schedule as the optimizer's lr: ``lr(step) = schedule(step // steps_per_epoch)``.
+
+    The optimizer evaluates its lr at :attr:`Optimizer.steps` (updates done), so with
+    ``steps_per_epoch`` updates per epoch the schedule sees the epoch index: one lr
+    channel, whatever the schedule's unit. ``Trainer(schedule=s)`` (``schedule_unit=
+    "epoch"``) installs ``PerEpoch(s, steps_per_epoch)`` as the optimizer's lr.
+    """
+
+    def __init__(self, schedule: Callable[[int], float], steps_per_epoch: int):
+        if not callable(schedule):
+            raise TypeError(f"PerEpoch: schedule must be a callable epoch -> lr, got {schedule!r}")
+        self.schedule = schedule
+        self.steps_per_epoch = V.integer("PerEpoch", "steps_per_epoch", steps_per_epoch, 1)
+
+    def __call__(self, step: int) -> float:
+        return self.schedule(int(step) // self.steps_per_epoch)
+
+    def __repr__(self) -> str:
+        return f"PerEpoch({self.schedule!r}, steps_per_epoch={self.steps_per_epoch})"
 
 
 # ---------------------------------------------------------------------------- clipping

@@ -40,6 +40,7 @@ KINDS: dict[str, str] = {
     "norm": "tinygrad_init_add_norms",
     "search_strategy": "tinygrad_init_add_search_strategies",
     "callback": "tinygrad_init_add_callbacks",
+    "pruner": "tinygrad_init_add_pruners",
 }
 HOOK_NAMES = frozenset(n for n in dir(hookspecs) if n.startswith(PREFIX))
 LIFECYCLE_HOOKS = frozenset(HOOK_NAMES - set(KINDS.values()))
@@ -492,6 +493,11 @@ def norm(name: str, num_features: int, **hparams: Any) -> Any:
 def search_strategy(name: str, space: Any, seed: int | None = None, **hparams: Any) -> Any:
     """Build search strategy ``name`` over ``space``, seeded with ``seed``."""
     return get_registry().build("search_strategy", name, space, seed=seed, **hparams)
+
+
+def pruner(name: str, **hparams: Any) -> Any:
+    """Build search pruner ``name`` (``prune(study, trial) -> bool``) with ``hparams``."""
+    return get_registry().build("pruner", name, **hparams)
 
 
 def callback(name: str, **hparams: Any) -> Any:

@@ -1,28 +1,34 @@
-"""The trainer: mini-batch gradient descent that calls the lifecycle hooks at every stage.
+"""The trainer: a loop of epochs and batches that calls the lifecycle hooks.
 
-Loggers, metric files, checkpoints, early stopping and reduce-on-plateau are
-callbacks (plugins), not special cases here.
+Everything else is a callback (a plugin): the logger, metric files, checkpoints, early
+stopping, reduce-on-plateau, penalties, gradient clipping, diagnostics, the divergence
+guard and the interrupt checkpoint. The learning rate has one channel: the optimizer's
+``lr`` (a float or a schedule of its step counter); callbacks scale its ``lr_scale``.
 """
 from __future__ import annotations
 
+import difflib
 import json
 import math
-import signal
-import threading
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
+import pluggy
 
 from . import checkpoint as ckpt
 from . import functional as F
+from . import hookspecs
 from .nn import Module, evaluating
-from .optim import Optimizer, clip_grad_norm
+from .optim import Optimizer, PerEpoch
+from .registry import LIFECYCLE_HOOKS, PREFIX, get_registry
 from .registry import callback as build_callback
-from .registry import lifecycle_manager, optimizer as build_optimizer, schedule as build_schedule
+from .registry import optimizer as build_optimizer, schedule as build_schedule
 from .tensor import Tensor, no_grad
+from .validation import integer, real_data
 
 LOSSES: dict[str, Callable] = {
     "cross_entropy": F.cross_entropy,
@@ -35,15 +41,51 @@ CLASSIFICATION = {"cross_entropy", "binary_cross_entropy_with_logits", "bce_with
 
 
 class TrainingDiverged(RuntimeWarning):
-    """The loss became NaN or infinite; training stopped and the last good weights were kept."""
+    """The loss became NaN, infinite or exploded; training stopped (see the message for
+    which weights were kept)."""
+
+
+class NothingToTrain(UserWarning):
+    """``fit(resume=...)`` of a run that already finished: no epoch was trained."""
+
+
+class HyperparameterChanged(UserWarning):
+    """``fit(resume=...)`` with an optimizer hyperparameter other than the checkpoint's:
+    the value given now is used."""
+
+
+@dataclass(frozen=True)
+class StopReason:
+    """Why training stopped before its last epoch: ``kind`` (``"early_stopping"``,
+    ``"diverged"``, ``"interrupted"`` or a callback's own word), a human ``message``, and
+    ``failure`` (True when the run did not succeed: the CLI exits 1)."""
+
+    kind: str
+    message: str
+    failure: bool = False
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "message": self.message, "failure": self.failure}
+
+    @classmethod
+    def from_value(cls, v: Any) -> "StopReason | None":
+        if v is None or isinstance(v, StopReason):
+            return v
+        if isinstance(v, dict):
+            return cls(str(v["kind"]), str(v["message"]), bool(v.get("failure", False)))
+        return cls("stopped", str(v))  # a checkpoint written before reasons were structured
 
 
 class History:
-    """Per-epoch metrics of a fit: ``history["val_loss"]`` is the list over epochs."""
+    """Per-epoch metrics of a fit: ``history["val_loss"]`` is the list over epochs;
+    ``history.stop_reason`` is ``None`` or a :class:`StopReason`."""
 
-    def __init__(self, epochs: Iterable[dict] = (), stop_reason: str | None = None):
+    def __init__(self, epochs: Iterable[dict] = (), stop_reason: Any = None):
         self.epochs: list[dict[str, Any]] = [dict(e) for e in epochs]
-        self.stop_reason = stop_reason
+        self.stop_reason = StopReason.from_value(stop_reason)
 
     def append(self, logs: dict[str, Any]) -> None:
         self.epochs.append(dict(logs))
@@ -65,7 +107,8 @@ class History:
         return self.epochs[-1] if self.epochs else {}
 
     def to_json(self) -> str:
-        return json.dumps({"epochs": self.epochs, "stop_reason": self.stop_reason})
+        r = self.stop_reason
+        return json.dumps({"epochs": self.epochs, "stop_reason": None if r is None else r.to_dict()})
 
     @classmethod
     def from_json(cls, text: str) -> "History":
@@ -76,14 +119,27 @@ class History:
         return f"History({len(self)} epochs, stop_reason={self.stop_reason!r})"
 
 
+def _count(who: str, name: str, value: Any, minimum: int = 1) -> int:
+    """An int >= minimum; NumPy integers too, bools not."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{who}: {name}={value!r} is invalid: must be an int >= {minimum}")
+    return int(value)
+
+
 def _as_xy(data: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         X, y = data
     except (TypeError, ValueError):
         raise TypeError(f"{what} must be a pair (X, y) of arrays, got {type(data).__name__}") from None
+    if y is None:
+        raise TypeError(f"{what}: y is None; give the targets as (X, y)")
     X, y = np.asarray(X), np.asarray(y)
+    real_data(what, X=X, y=y)
     if X.dtype == object or not np.issubdtype(X.dtype, np.number):
         raise TypeError(f"{what}: X has dtype {X.dtype}; it must be numeric")
+    if X.ndim == 0 or y.ndim == 0:
+        raise ValueError(f"{what}: X and y must be arrays with one row per sample, got shapes "
+                         f"{X.shape} and {y.shape}")
     if len(X) != len(y):
         raise ValueError(f"{what}: X has {len(X)} samples but y has {len(y)}")
     if len(X) == 0:
@@ -108,32 +164,72 @@ def _generators(model: Any) -> list[tuple[str, np.random.Generator]]:
     return out
 
 
+def _label(cb: Any) -> str:
+    return str(getattr(cb, "name", None) or type(cb).__name__)
+
+
+def check_callback(cb: Any, where: str) -> None:
+    """Refuse what is not a callback object: a class, an object without hook methods, a
+    method named like a hook that is not one (did you mean ...?) or not marked ``hookimpl``."""
+    if isinstance(cb, type):
+        raise TypeError(f"{where} is the class {cb.__name__}; pass an instance ({cb.__name__}(...))")
+    hooks = [a for a in dir(cb) if a.startswith(PREFIX) and callable(getattr(cb, a, None))]
+    for name in hooks:
+        if name not in LIFECYCLE_HOOKS:
+            close = difflib.get_close_matches(name, sorted(LIFECYCLE_HOOKS), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(f"{where} ({_label(cb)}): {name!r} is not a lifecycle hook{hint}; "
+                            f"the hooks are: {', '.join(sorted(LIFECYCLE_HOOKS))}")
+        if not hasattr(getattr(cb, name), f"{hookspecs.PROJECT}_impl"):
+            raise TypeError(f"{where} ({_label(cb)}): method {name} is not marked with "
+                            "@tinygrad_init.hookimpl, so it would never be called")
+    if not hooks:
+        raise TypeError(f"{where} = {cb!r} is not a callback: it has no method marked @hookimpl "
+                        f"named like a lifecycle hook (e.g. tinygrad_init_epoch_end)")
+
+
+def _name_error(exc: BaseException, who: str, hook: str) -> None:
+    """Make ``exc`` (re-raised as it is, so its type still means what it meant) name the
+    callback and the hook it came from."""
+    if getattr(exc, "tinygrad_init_hook", None):
+        return
+    exc.tinygrad_init_callback, exc.tinygrad_init_hook = who, hook
+    where = f"callback {who}, hook {hook}"
+    if len(exc.args) == 1 and isinstance(exc.args[0], str) and not isinstance(exc, OSError):
+        exc.args = (f"{where}: {exc.args[0]}",)
+    else:
+        exc.add_note(f"raised by {where}")
+
+
 class Trainer:
-    """Train ``model`` with ``optimizer`` on a loss, calling the lifecycle hooks.
+    """Train ``model`` with ``optimizer`` on a loss; ``fit`` only calls the lifecycle hooks.
 
     :param model: a ``tinygrad_init.nn.Module``.
     :param loss: a name (``"cross_entropy"``, ``"binary_cross_entropy_with_logits"``,
-        ``"mse"``, ``"l1"``) or a callable ``loss(output: Tensor, y: ndarray) -> Tensor``.
-    :param optimizer: an ``Optimizer``, or a name built over ``model.parameters()``
-        with ``optimizer_options``.
-    :param schedule: optional learning-rate schedule (name or callable); the trainer
-        calls ``optimizer.set_lr(schedule(t))`` with ``t`` the epoch
-        (``schedule_unit="epoch"``, default) or the global step (``"step"``).
-    :param callbacks: callback objects or names (``"rich_logger"``...).
-    :param diagnostics: collect per-layer activation mean/std (and dead-unit
-        fraction after ReLUs), gradient norm and update-to-weight ratio every
-        ``diagnostics_every`` steps (default: the last step of each epoch); they
-        reach callbacks as ``logs["diagnostics"]``.
-    :param l1, l2: penalties on the weights (parameters with ``ndim >= 2``) added
-        to the loss: ``l1 * sum|w|`` and ``l2 / 2 * sum w**2``.
-    :param clip_grad_norm: clip the global gradient norm to this value.
+        ``"mse"``, ``"l1"``) or a callable ``loss(output: Tensor, y: ndarray) -> Tensor``
+        returning a scalar Tensor.
+    :param optimizer: an ``Optimizer`` holding the model's parameters, or a name built
+        over ``model.parameters()`` with ``optimizer_options``.
+    :param schedule: optional learning-rate schedule (name or callable), installed as
+        the optimizer's ``lr`` when ``fit`` starts: ``schedule(t)`` with ``t`` the epoch
+        (``schedule_unit="epoch"``, default, through :class:`~tinygrad_init.optim.PerEpoch`)
+        or the optimizer's step counter (``"step"``).
+    :param callbacks: a list of callback objects or names (``["rich_logger"]``).
+    :param diagnostics, diagnostics_every: add the ``diagnostics`` callback.
+    :param l1, l2: add the ``penalty`` callback: ``l1 * sum|w| + l2 / 2 * sum w**2``
+        over the weights (``ndim >= 2``).
+    :param clip_grad_norm: add the ``grad_clip`` callback with this ``max_norm``.
+    :param max_loss: the ``divergence_guard``'s opt-in exploding-loss threshold. The
+        guard (NaN/inf loss) and the ``interrupt`` callback (Ctrl-C checkpoint) are
+        always added, unless ``callbacks`` has its own.
     """
 
     def __init__(self, model: Any, loss: str | Callable = "cross_entropy", optimizer: Any = "sgd",
                  schedule: Any = None, *, optimizer_options: dict | None = None,
                  schedule_unit: str = "epoch", callbacks: Sequence[Any] = (),
                  diagnostics: bool = False, diagnostics_every: int | None = None,
-                 l1: float = 0.0, l2: float = 0.0, clip_grad_norm: float | None = None):
+                 l1: float = 0.0, l2: float = 0.0, clip_grad_norm: float | None = None,
+                 max_loss: float | None = None):
         if not isinstance(model, Module):
             raise TypeError(f"Trainer: model must be a tinygrad_init.nn.Module, got {type(model).__name__}")
         self.model = model
@@ -151,39 +247,103 @@ class Trainer:
             raise TypeError("Trainer: optimizer_options only apply when optimizer is given by name")
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"Trainer: optimizer must be an Optimizer or a name, got {optimizer!r}")
+        self._check_params(model, optimizer)
         self.optimizer = optimizer
         self.schedule = None if schedule is None else build_schedule(schedule)
         if schedule_unit not in ("epoch", "step"):
             raise ValueError(f"Trainer: schedule_unit={schedule_unit!r} is invalid: must be 'epoch' or 'step'")
         self.schedule_unit = schedule_unit
+        if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, (list, tuple)):
+            raise TypeError(f"Trainer: callbacks={callbacks!r} is invalid: must be a list of callback "
+                            f"objects or names" + (f", e.g. callbacks=[{callbacks!r}]"
+                                                  if isinstance(callbacks, str) else ""))
         self.callbacks = [build_callback(c) if isinstance(c, str) else c for c in callbacks]
-        self.diagnostics = bool(diagnostics)
-        if diagnostics_every is not None and (not isinstance(diagnostics_every, int) or diagnostics_every < 1):
-            raise ValueError(f"Trainer: diagnostics_every={diagnostics_every!r} is invalid: must be an int >= 1")
-        self.diagnostics_every = diagnostics_every
+        for i, cb in enumerate(self.callbacks):
+            check_callback(cb, f"Trainer: callbacks[{i}]")
+        if diagnostics_every is not None:
+            diagnostics_every = _count("Trainer", "diagnostics_every", diagnostics_every)
         for name, v in (("l1", l1), ("l2", l2)):
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            if isinstance(v, bool) or not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"Trainer: {name}={v!r} is invalid: must be a finite number >= 0")
-        self.l1, self.l2 = float(l1), float(l2)
-        if clip_grad_norm is not None and not (clip_grad_norm > 0):
-            raise ValueError(f"Trainer: clip_grad_norm={clip_grad_norm!r} is invalid: must be > 0")
-        self.clip_grad_norm = clip_grad_norm
-        self.stop_training = False
-        self.stop_reason: str | None = None  # a callback that stops training says why here
+        for name, v in (("clip_grad_norm", clip_grad_norm), ("max_loss", max_loss)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
+                raise ValueError(f"Trainer: {name}={v!r} is invalid: must be a number > 0")
+        have = {_label(c) for c in self.callbacks}
+        builtin = [("penalty", {"l1": l1, "l2": l2}, bool(l1 or l2)),
+                   ("grad_clip", {"max_norm": clip_grad_norm}, clip_grad_norm is not None),
+                   ("diagnostics", {"every": diagnostics_every}, bool(diagnostics)),
+                   ("divergence_guard", {"max_loss": max_loss}, "divergence_guard" not in have),
+                   ("interrupt", {}, "interrupt" not in have)]
+        if max_loss is not None and "divergence_guard" in have:
+            raise ValueError("Trainer: max_loss is set, but callbacks has its own divergence_guard: "
+                             "give max_loss to that one")
+        self._builtin = [build_callback(n, **hp) for n, hp, on in builtin if on]
+        self.l1, self.l2, self.clip_grad_norm, self.diagnostics = float(l1), float(l2), clip_grad_norm, bool(diagnostics)
+        self._stop: StopReason | None = None
         self.history = History()
         self.epoch = 0  # the epoch in progress (0-based)
         self.global_step = 0
+        self.steps_per_epoch = 0
         self.checkpoint_path: Path | None = None
         self.classification = self.loss_name in CLASSIFICATION
         self._progress: dict[str, Any] = {}
         self._rng: np.random.Generator | None = None
         self._saved_shuffle_rng: dict | None = None
+        self._calls: dict[str, list] = {}
+        self.nothing_to_train: str | None = None  # the message, when fit(resume=) had nothing to do
+
+    @staticmethod
+    def _check_params(model: Module, optimizer: Optimizer) -> None:
+        held = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        named = list(model.named_parameters())
+        trainable = [(n, p) for n, p in named if p.requires_grad] or named
+        if named and not any(id(p) in held for _, p in named):
+            raise ValueError(f"Trainer: the optimizer ({optimizer.name}) holds none of the model's "
+                             f"{len(named)} parameters, so training would change nothing: build it over "
+                             f"model.parameters()")
+        missing = [n for n, p in trainable if id(p) not in held]
+        if missing:
+            warnings.warn(f"Trainer: the optimizer ({optimizer.name}) does not hold {len(missing)} of the "
+                          f"model's trainable parameters, which will not be trained: "
+                          f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}", UserWarning,
+                          stacklevel=3)
+
+    # ------------------------------------------------------------------ stopping
+    def stop(self, kind: Any, message: str | None = None, *, failure: bool = False) -> None:
+        """Stop training after the current step: ``stop("early_stopping", "why")`` or
+        ``stop(StopReason(...))``. The first reason given wins; it becomes
+        ``history.stop_reason``."""
+        reason = kind if isinstance(kind, StopReason) else StopReason(str(kind), message or str(kind), failure)
+        if self._stop is None:
+            self._stop = reason
+            self.history.stop_reason = reason
+
+    @property
+    def stop_reason(self) -> StopReason | None:
+        """Why training is stopping (``None`` while it runs on)."""
+        return self._stop
+
+    @property
+    def stop_training(self) -> bool:
+        return self._stop is not None
+
+    @stop_training.setter
+    def stop_training(self, value: Any) -> None:
+        raise AttributeError("Trainer.stop_training is read-only: stop with trainer.stop(kind, message)")
 
     # ------------------------------------------------------------------ evaluation
     def _loss(self, out: Tensor, y: np.ndarray) -> Tensor:
-        if self.loss_name == "binary_cross_entropy_with_logits" or self.loss_name == "bce_with_logits":
+        if self.loss_name in ("binary_cross_entropy_with_logits", "bce_with_logits"):
             y = y.reshape(out.shape).astype(out.dtype)
-        return self.loss_fn(out, y)
+        loss = self.loss_fn(out, y)
+        if not isinstance(loss, Tensor):
+            raise TypeError(f"Trainer: the loss {self.loss_name!r} returned {type(loss).__name__} "
+                            f"{loss!r}, not a Tensor: compute it with Tensor operations so it can be "
+                            "differentiated")
+        if loss.data.size != 1:
+            raise ValueError(f"Trainer: the loss {self.loss_name!r} returned shape {tuple(loss.shape)}; "
+                             "it must be a scalar (reduce it, e.g. with .mean())")
+        return loss
 
     def _correct(self, out: np.ndarray, y: np.ndarray) -> int:
         if out.ndim == 2 and out.shape[1] > 1:
@@ -193,12 +353,16 @@ class Trainer:
     def predict(self, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Model outputs for ``X`` in eval mode, without building a graph."""
         X = np.asarray(X)
+        batch_size = _count("predict", "batch_size", batch_size)
+        if X.ndim == 0 or len(X) == 0:
+            raise ValueError(f"predict: X of shape {X.shape} has no samples")
         with evaluating(self.model), no_grad():
             return np.concatenate([self.model(Tensor(X[i:i + batch_size])).data
                                    for i in range(0, len(X), batch_size)])
 
     def evaluate(self, data: Any, batch_size: int = 1024, prefix: str = "") -> dict[str, float]:
         """``{loss, acc}`` (classification) or ``{loss}`` of the model on ``(X, y)``, eval mode."""
+        batch_size = _count("evaluate", "batch_size", batch_size)
         return self._evaluate(*_as_xy(data, "evaluate data"), batch_size, prefix)
 
     def _evaluate(self, X: np.ndarray, y: np.ndarray, batch_size: int = 1024,
@@ -223,9 +387,9 @@ class Trainer:
 
         arrays = {**ckpt.prefixed("model", self.model.state_dict()),
                   **ckpt.prefixed("optimizer", self.optimizer.state_dict())}
-        for i, cb in enumerate(self.callbacks):
+        for prefix, cb in zip(ckpt.callback_prefixes(self.callbacks), self.callbacks):
             if callable(getattr(cb, "state_dict", None)):
-                arrays.update(ckpt.prefixed(f"callback{i}", cb.state_dict()))
+                arrays.update(ckpt.prefixed(prefix, cb.state_dict()))
         meta = {
             "epoch": self.epoch, "global_step": self.global_step, "progress": self._progress,
             "shuffle_rng": None if self._rng is None else self._rng.bit_generator.state,
@@ -241,39 +405,51 @@ class Trainer:
         arrays, meta = self.state_arrays()
         return ckpt.save_checkpoint(path, arrays, meta)
 
-    def load_checkpoint(self, path: str | Path) -> dict[str, Any]:
+    def load_checkpoint(self, path: str | Path, steps_per_epoch: int | None = None) -> dict[str, Any]:
         """Restore model, optimizer, counters, RNG states and history from ``path``.
 
         A checkpoint from another model or optimizer, or a truncated file, raises
-        before anything is changed.
+        before anything is changed. An optimizer hyperparameter built with another value
+        than the checkpoint's (``--set optimizer.lr=0.01`` on resume) keeps the new value,
+        with a ``HyperparameterChanged`` warning naming it.
         """
         from .init import default_generator
 
         arrays, meta = ckpt.load_checkpoint(path)
+        ckpt.validate_meta(path, meta, generators=dict(_generators(self.model)), steps_per_epoch=steps_per_epoch)
+        ckpt.check_finite(path, arrays)
         model_sd, opt_sd = ckpt.split(arrays, "model"), ckpt.split(arrays, "optimizer")
         mine = self.model.state_dict()
         if set(model_sd) != set(mine) or any(model_sd[k].shape != v.shape for k, v in mine.items()):
             missing, extra = sorted(set(mine) - set(model_sd)), sorted(set(model_sd) - set(mine))
-            shapes = [f"{k}: {model_sd[k].shape} vs {v.shape}" for k, v in mine.items()
-                      if k in model_sd and model_sd[k].shape != v.shape]
-            raise ckpt.CheckpointError(
-                f"checkpoint {str(path)!r} is from another model ({meta.get('model_class')}): "
-                f"missing {missing[:5]}, unexpected {extra[:5]}, shape mismatches {shapes[:5]}")
+            parts = [f"{k}: the checkpoint has shape {model_sd[k].shape}, the model has {v.shape}"
+                     for k, v in mine.items() if k in model_sd and model_sd[k].shape != v.shape][:5]
+            if missing:
+                parts.append(f"only in the model: {', '.join(missing[:5])}")
+            if extra:
+                parts.append(f"only in the checkpoint: {', '.join(extra[:5])}")
+            raise ckpt.CheckpointError(f"checkpoint {str(path)!r} is from another model "
+                                       f"({meta.get('model_class')}): " + "; ".join(parts))
         gens = dict(_generators(self.model))
-        if set(meta["rng"]) - {"default"} != set(gens):
-            raise ckpt.CheckpointError(f"checkpoint {str(path)!r}: the model's random generators "
-                                       f"{sorted(gens)} do not match the saved {sorted(meta['rng'])}")
-        snapshot_opt = self.optimizer.state_dict()
-        self.optimizer.load_state_dict(opt_sd)  # validates everything before it changes anything
+        cb_states = ckpt.callback_states(path, arrays, self.callbacks)
+        opt = self.optimizer
+        given = [{k: g[k] for k in opt._hp_keys(g) if k != "lr_scale" and not callable(g[k])}
+                 for g in opt.param_groups]
+        snapshot_opt = opt.state_dict()
+        opt.load_state_dict(opt_sd)  # validates everything before it changes anything
         try:
+            ckpt.load_callback_states(path, cb_states)  # all or none
             self.model.load_state_dict(model_sd)
         except Exception:
-            self.optimizer.load_state_dict(snapshot_opt)
+            opt.load_state_dict(snapshot_opt)
             raise
-        for i, cb in enumerate(self.callbacks):
-            saved = ckpt.split(arrays, f"callback{i}")
-            if saved and callable(getattr(cb, "load_state_dict", None)):
-                cb.load_state_dict(saved)
+        for gi, (g, now) in enumerate(zip(opt.param_groups, given)):
+            for k, v in now.items():
+                if g[k] != v:
+                    where = "" if len(opt.param_groups) == 1 else f" (group {gi})"
+                    warnings.warn(f"resume: optimizer.{k}{where} is {g[k]!r} in checkpoint {str(path)!r}; "
+                                  f"using {v!r} as given now", HyperparameterChanged, stacklevel=3)
+                    g[k] = v
         default_generator().bit_generator.state = meta["rng"]["default"]
         for k, g in gens.items():
             g.bit_generator.state = meta["rng"][k]
@@ -283,40 +459,48 @@ class Trainer:
         self._saved_shuffle_rng = meta.get("shuffle_rng")
         return meta
 
-    # ------------------------------------------------------------------ diagnostics
-    def _watch(self) -> tuple[dict, Callable[[], None]]:
-        """Record every module's output statistics during the next forward."""
-        acts: dict[str, dict[str, float]] = {}
-        watched = []
-        for name, mod in self.model.named_modules():
-            if not name or next(iter(mod.children()), None) is not None:
-                continue  # leaves only
+    # ------------------------------------------------------------------ hooks
+    def _hooks(self) -> None:
+        """The call table of this fit: for each lifecycle hook, its implementations in
+        pluggy's order (installed plugins, then the callbacks), each with its label."""
+        pm = pluggy.PluginManager(hookspecs.PROJECT)
+        pm.add_hookspecs(hookspecs)
+        named = [(f"plugin {getattr(p, '__name__', p)!s}", p) for p in get_registry().lifecycle_plugins()]
+        named += [(f"callbacks[{i}] ({_label(c)})", c) for i, c in enumerate(self.callbacks)]
+        named += [(_label(c), c) for c in self._builtin]
+        for i, (who, cb) in enumerate(named):
+            if not who.startswith("plugin "):
+                check_callback(cb, f"Trainer: {who.split(' (')[0]}")
+            try:
+                pm.register(cb, name=f"{i}:{who}")
+            except pluggy.PluginValidationError as exc:
+                raise TypeError(f"Trainer: {who}: {exc}") from None
+        self._calls = {}
+        for hook in LIFECYCLE_HOOKS:
+            impls = getattr(pm.hook, hook).get_hookimpls()
+            if any(i.hookwrapper or getattr(i, "wrapper", False) for i in impls):
+                raise TypeError(f"Trainer: hook wrappers are not supported ({hook})")
+            self._calls[hook] = [(i.function, i.argnames, i.plugin_name.split(":", 1)[1])
+                                 for i in reversed(impls)]
 
-            def forward(*args, _f=mod.forward, _name=name, _kind=type(mod).__name__, **kw):
-                out = _f(*args, **kw)
-                a = out.data
-                stats = {"layer": _kind, "mean": float(a.mean()), "std": float(a.std())}
-                if _kind in ("ReLU",) and a.ndim >= 2:
-                    stats["dead"] = float((a.reshape(a.shape[0], -1) <= 0).all(axis=0).mean())
-                acts[_name] = stats
-                return out
-            mod.forward = forward
-            watched.append(mod)
+    def _call(self, hook: str, **kw: Any) -> None:
+        for fn, args, who in self._calls[PREFIX + hook]:
+            try:
+                fn(**{a: kw[a] for a in args})
+            except Exception as exc:
+                _name_error(exc, who, PREFIX + hook)
+                raise
 
-        def unwatch():
-            for m in watched:
-                del m.forward
-        return acts, unwatch
-
-    def _diagnose(self, acts: dict, before: list[np.ndarray]) -> dict[str, Any]:
-        params = {}
-        for (name, p), old in zip(self.model.named_parameters(), before):
-            if p.grad is None or old is None:
-                continue
-            w = float(np.linalg.norm(old))
-            params[name] = {"grad_norm": float(np.linalg.norm(p.grad)),
-                            "update_ratio": float(np.linalg.norm(p.data - old)) / w if w > 0 else float("inf")}
-        return {"activations": acts, "params": params}
+    def _end(self) -> BaseException | None:
+        """``train_end`` for every callback, each even if another one raises."""
+        first = None
+        for fn, args, who in self._calls.get(PREFIX + "train_end", ()):
+            try:
+                fn(**{a: {"trainer": self, "history": self.history}[a] for a in args})
+            except Exception as exc:
+                _name_error(exc, who, PREFIX + "train_end")
+                first = first or exc
+        return first
 
     # ------------------------------------------------------------------ fit
     def fit(self, train: Any, val: Any = None, epochs: int = 1, batch_size: int = 32, seed: int = 0,
@@ -327,152 +511,114 @@ class Trainer:
         :param train: ``(X, y)`` arrays; ``val`` likewise, evaluated after each epoch.
         :param batch_size: 1 (stochastic), ``len(X)`` (full batch) or anything between.
         :param seed: seeds the shuffling; the same seed gives the same run, bit for bit.
-        :param resume: a checkpoint to continue from (same model and optimizer).
+        :param resume: a checkpoint to continue from (same model and optimizer). A run
+            that already finished (all epochs, or stopped early) trains nothing and warns
+            ``NothingToTrain``.
         :param checkpoint: where Ctrl-C saves the run before ``KeyboardInterrupt`` is
-            re-raised (the ``checkpoint`` callback sets it too).
-        :return: the ``History``; ``history.stop_reason`` says why it stopped early
-            (early stopping, a non-finite loss, an interrupt) or is ``None``.
+            re-raised (the ``checkpoint`` callback sets it too); its folder must exist.
+        :return: the ``History``; ``history.stop_reason`` says why it stopped early.
         """
         X, y = _as_xy(train, "train data")
         val = None if val is None else _as_xy(val, "validation data")
-        if not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"fit: epochs={epochs!r} is invalid: must be an int >= 1")
-        if not isinstance(batch_size, int) or not 1 <= batch_size:
-            raise ValueError(f"fit: batch_size={batch_size!r} is invalid: must be an int >= 1")
-        batch_size = min(batch_size, len(X))
+        epochs = _count("fit", "epochs", epochs)
+        bs = min(_count("fit", "batch_size", batch_size), len(X))
         if self.loss_name == "cross_entropy":
             self._check_labels(y, X[:1])
         if checkpoint is not None:
+            if not Path(checkpoint).parent.is_dir():
+                raise FileNotFoundError(f"fit: checkpoint={str(checkpoint)!r}: folder "
+                                        f"{str(Path(checkpoint).parent)!r} does not exist")
             self.checkpoint_path = Path(checkpoint)
+        steps = self.steps_per_epoch = math.ceil(len(X) / bs)
+        if self.schedule is not None:
+            self.optimizer.set_lr(self.schedule if self.schedule_unit == "step" else PerEpoch(self.schedule, steps))
         rng = self._rng = np.random.default_rng(seed)
+        self._stop = self.nothing_to_train = None
         if resume is not None:
-            self.load_checkpoint(resume)
+            self.load_checkpoint(resume, steps_per_epoch=steps)
+            done = self.history.stop_reason or (self.epoch >= epochs and not self._progress)
+            if done:
+                why = (f"it stopped: {self.history.stop_reason}" if self.history.stop_reason
+                       else f"its {self.epoch} epochs of {epochs} are done")
+                self.nothing_to_train = (f"resume {str(resume)!r}: nothing left to train, the run "
+                                         f"already finished ({why})")
+                warnings.warn(self.nothing_to_train, NothingToTrain, stacklevel=2)
+                self._stop = self.history.stop_reason
+                return self.history
             if self._saved_shuffle_rng is not None:
                 rng.bit_generator.state = self._saved_shuffle_rng
         else:
             self.history, self.epoch, self.global_step, self._progress = History(), 0, 0, {}
-        self.stop_training = False
-        self.stop_reason = self.history.stop_reason = None
-        hook = lifecycle_manager(self.callbacks).hook
-        steps_per_epoch = math.ceil(len(X) / batch_size)
-        params = [p for p in self.model.parameters()]
-        weights = [p for p in params if p.data.ndim >= 2]
-        backup = [np.empty_like(p.data) for p in params]
-        interrupted = threading.Event()
-        old_handler = None
-        if threading.current_thread() is threading.main_thread():
-            def on_sigint(signum, frame):  # finish the step in progress, then stop
-                if interrupted.is_set():
-                    raise KeyboardInterrupt
-                interrupted.set()
-            old_handler = signal.signal(signal.SIGINT, on_sigint)
+        self._hooks()
         self.model.train()
-        hook.tinygrad_init_train_start(trainer=self, history=self.history, epochs=epochs)
         try:
-            while self.epoch < epochs and not self.stop_training:
-                e = self.epoch
-                prog = self._progress
-                if not prog:  # a fresh epoch (not one resumed half-way)
-                    prog.update(rng=rng.bit_generator.state, step=0, loss_sum=0.0, correct=0, seen=0)
-                    hook.tinygrad_init_epoch_start(trainer=self, epoch=e, num_steps=steps_per_epoch)
-                rng.bit_generator.state = prog["rng"]
-                order = rng.permutation(len(X)) if shuffle else np.arange(len(X))
-                t0 = time.perf_counter()
-                if self.schedule is not None and self.schedule_unit == "epoch":
-                    self.optimizer.set_lr(self.schedule(e))
-                for s in range(prog["step"], steps_per_epoch):
-                    if self.schedule is not None and self.schedule_unit == "step":
-                        self.optimizer.set_lr(self.schedule(self.global_step))
-                    idx = order[s * batch_size:(s + 1) * batch_size]
-                    xb, yb = X[idx], y[idx]
-                    diag = self.diagnostics and (
-                        (self.diagnostics_every and self.global_step % self.diagnostics_every == 0)
-                        or (not self.diagnostics_every and s == steps_per_epoch - 1))
-                    if diag:
-                        acts, unwatch = self._watch()
-                    try:
-                        out = self.model(Tensor(xb))
-                    finally:
-                        if diag:
-                            unwatch()
-                    loss = self._loss(out, yb)
-                    value = float(loss.item())
-                    if not math.isfinite(value):
-                        self._diverged(e, s, value, params, backup)
-                        break
-                    if self.l1:
-                        loss = loss + F.l1_penalty(weights) * self.l1
-                    if self.l2:
-                        loss = loss + F.l2_penalty(weights) * (self.l2 / 2)
-                    self.optimizer.zero_grad()
-                    loss.backward()
-                    if self.clip_grad_norm is not None:
-                        clip_grad_norm(params, self.clip_grad_norm)
-                    for b, p in zip(backup, params):
-                        np.copyto(b, p.data)
-                    lr = self.optimizer.get_lr()
-                    try:
-                        self.optimizer.step()
-                    except FloatingPointError as exc:
-                        self._diverged(e, s, value, params, backup, reason=str(exc))
-                        break
-                    prog["loss_sum"] += value * len(idx)
-                    prog["seen"] += len(idx)
-                    if self.classification:
-                        prog["correct"] += self._correct(out.data, yb)
-                    prog["step"] = s + 1
-                    self.global_step += 1
-                    logs = {"loss": value, "lr": lr, "batch_size": len(idx), "global_step": self.global_step}
-                    if diag:
-                        logs["diagnostics"] = self._diagnose(acts, backup)
-                    hook.tinygrad_init_step_end(trainer=self, epoch=e, step=s, logs=logs)
-                    if interrupted.is_set():
-                        raise KeyboardInterrupt
-                    if self.stop_training:
-                        break
-                if self.history.stop_reason is not None and prog["seen"] == 0:
-                    break
-                logs = {"epoch": e + 1, "train_loss": prog["loss_sum"] / max(prog["seen"], 1)}
-                if self.classification:
-                    logs["train_acc"] = prog["correct"] / max(prog["seen"], 1)
-                if val is not None:
-                    logs.update(self._evaluate(*val, prefix="val_"))  # checked once, above
-                logs["lr"] = self.optimizer.get_lr()
-                logs["time"] = time.perf_counter() - t0  # of this process, when resumed half-way
-                self.history.append(logs)
-                self.epoch += 1
-                self._progress = {}
-                hook.tinygrad_init_epoch_end(trainer=self, epoch=e, logs=logs)
-                if self.history.stop_reason is not None:
-                    break
-                if interrupted.is_set():
-                    raise KeyboardInterrupt
-        except KeyboardInterrupt:
-            self.history.stop_reason = "interrupted"
-            if self.checkpoint_path is not None:
-                self.save_checkpoint(self.checkpoint_path)
-            hook.tinygrad_init_train_end(trainer=self, history=self.history)
+            self._call("train_start", trainer=self, history=self.history, epochs=epochs)
+            while self.epoch < epochs and self._stop is None:
+                self._epoch(X, y, val, rng, bs, shuffle)
+        except BaseException:
+            self._end()
             raise
-        finally:
-            if old_handler is not None:
-                signal.signal(signal.SIGINT, old_handler)
-        if self.stop_training and self.history.stop_reason is None:
-            self.history.stop_reason = self.stop_reason or "stopped by a callback"
-        hook.tinygrad_init_train_end(trainer=self, history=self.history)
+        error = self._end()
+        if error is not None:
+            raise error
         return self.history
 
-    def _diverged(self, epoch: int, step: int, value: float, params: list, backup: list,
-                  reason: str | None = None) -> None:
-        if self.global_step > 0:  # the weights before the last update gave a finite loss
-            for b, p in zip(backup, params):
-                p.data = b.copy()
-        what = reason or f"the loss is {value}"
-        msg = (f"training stopped at epoch {epoch + 1}, step {step + 1}: {what}. The learning rate is "
-               f"probably too large (if the cost J increases, decrease it); the last good weights "
-               f"were kept")
-        self.history.stop_reason = msg
-        self.stop_training = True
-        warnings.warn(msg, TrainingDiverged, stacklevel=3)
+    def _epoch(self, X, y, val, rng, bs, shuffle) -> None:
+        e, prog, steps = self.epoch, self._progress, self.steps_per_epoch
+        if not prog:  # a fresh epoch (not one resumed half-way)
+            prog.update(rng=rng.bit_generator.state, step=0, loss_sum=0.0, correct=0, seen=0)
+            self._call("epoch_start", trainer=self, epoch=e, num_steps=steps)
+        rng.bit_generator.state = prog["rng"]
+        order = rng.permutation(len(X)) if shuffle else np.arange(len(X))
+        t0, lr = time.perf_counter(), None
+        for s in range(prog["step"], steps):
+            lr = self._step(X, y, order[s * bs:(s + 1) * bs], e, s, prog)
+            if self._stop is not None:
+                break
+        if prog["seen"] == 0:
+            return  # stopped before the epoch's first update: nothing to log
+        logs = {"epoch": e + 1, "train_loss": prog["loss_sum"] / prog["seen"]}
+        if self.classification:
+            logs["train_acc"] = prog["correct"] / prog["seen"]
+        if val is not None:
+            logs.update(self._evaluate(*val, prefix="val_"))
+        logs["lr"] = self.optimizer.get_lr() if lr is None else lr  # the lr of the epoch's last update
+        logs["time"] = time.perf_counter() - t0  # of this process, when resumed half-way
+        self.history.append(logs)
+        self.epoch += 1
+        self._progress = {}
+        self._call("epoch_end", trainer=self, epoch=e, logs=logs)
+        if not (self._stop is not None and self._stop.failure):
+            self._call("checkpoint", trainer=self, epoch=e, logs=logs)
+
+    def _step(self, X, y, idx, e, s, prog) -> float | None:
+        """One batch; returns the lr of its update (None if a callback stopped before it)."""
+        xb, yb = X[idx], y[idx]
+        self._call("batch_start", trainer=self, epoch=e, step=s)
+        out = self.model(Tensor(xb))
+        loss = self._loss(out, yb)
+        value = float(loss.item())
+        self._call("after_loss", trainer=self, epoch=e, step=s, loss=value)
+        if self._stop is not None:
+            return None
+        self.optimizer.zero_grad()
+        loss.backward()
+        self._call("after_backward", trainer=self, epoch=e, step=s)
+        self._call("before_step", trainer=self, epoch=e, step=s)
+        if self._stop is not None:
+            return None
+        lr = self.optimizer.get_lr()
+        self.optimizer.step()
+        prog["loss_sum"] += value * len(idx)
+        prog["seen"] += len(idx)
+        if self.classification:
+            prog["correct"] += self._correct(out.data, yb)
+        prog["step"] = s + 1
+        self.global_step += 1
+        logs = {"loss": value, "lr": lr, "batch_size": len(idx), "global_step": self.global_step,
+                "epoch_loss": prog["loss_sum"] / prog["seen"]}
+        self._call("step_end", trainer=self, epoch=e, step=s, logs=logs)
+        return lr
 
     def _check_labels(self, y: np.ndarray, x0: np.ndarray) -> None:
         if not np.issubdtype(y.dtype, np.integer):

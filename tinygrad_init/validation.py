@@ -54,6 +54,16 @@ def integer(component: str, param: str, value: Any, minimum: int | None = None) 
     return value
 
 
+def real_data(what: str, **arrays: Any) -> None:
+    """Refuse complex arrays (``X``, ``y``...) rather than silently dropping the imaginary part."""
+    import numpy as np
+
+    for name, a in arrays.items():
+        if np.iscomplexobj(a):
+            raise TypeError(f"{what}: {name} has the complex dtype {np.asarray(a).dtype}; only real "
+                            "numbers are supported (take .real or abs() yourself if that is meant)")
+
+
 def one_of(component: str, param: str, value: Any, choices: Iterable[Any]) -> Any:
     choices = list(choices)
     if value not in choices:

@@ -1,4 +1,4 @@
-"""Hyperparameter search: spaces, ask/tell strategies (plugins), and a runner
+"""Hyperparameter search: spaces, strategies and pruners (plugins), and a runner
 that records every trial in SQLite and resumes an interrupted study.
 
     import tinygrad_init as tgi
@@ -17,7 +17,7 @@ import importlib
 from typing import Any
 
 from .space import Choice, Dimension, IntUniform, LogUniform, Space, Uniform
-from .strategy import Proposal, SearchExhausted, Strategy, clean_value
+from .strategy import Halton, Observed, Pruner, SearchExhausted, Strategy, clean_value
 
 _LAZY = {
     "Study": "runner", "Trial": "runner", "TrialPruned": "runner", "run": "runner",
@@ -32,4 +32,4 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["Uniform", "LogUniform", "IntUniform", "Choice", "Dimension", "Space", "Strategy",
-           "Proposal", "SearchExhausted", "clean_value", *_LAZY]
+           "Pruner", "Observed", "Halton", "SearchExhausted", "clean_value", *_LAZY]

@@ -1,31 +1,38 @@
-"""The search runner: asks a strategy, runs trials (in process or on an executor),
-records every trial in SQLite from the driver process, and resumes.
+"""The search runner: proposes trials from the study's storage, runs them (in process or
+on an executor), records every trial in SQLite from the driver process, prunes from the
+reported values, and resumes by reopening the storage.
 
 ``run(objective, space, ...)`` is the entry point; ``load_study(storage)`` reads
 a study back. See docs/search.md for the storage schema and resume semantics.
 """
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
 import json
+import math
 import multiprocessing
 import os
 import pickle
+import signal
+import socket
 import threading
 import time
 import traceback
 import warnings
-from concurrent.futures import (FIRST_COMPLETED, BrokenExecutor, Executor, ProcessPoolExecutor,
-                                ThreadPoolExecutor, wait)
-from multiprocessing.managers import BaseManager
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, ProcessPoolExecutor, wait
+from multiprocessing.connection import Client, Listener
 from typing import Any, Callable, Iterable, Mapping
 
 from ..hookspecs import hookimpl
 from ..registry import lifecycle_manager
 from .space import Space
-from .storage import Storage, StorageError
-from .strategy import Proposal, Strategy, clean_value
+from .storage import Storage, StorageError, bound_text, parse_url
+from .strategy import Observed, Pruner, SearchExhausted, Strategy, clean_value
 
 STATUSES = ("running", "complete", "failed", "pruned")
+GRACE = 2.0  # seconds past a timeout before the driver itself fails a trial it cannot interrupt
 
 
 class TrialPruned(Exception):
@@ -34,51 +41,58 @@ class TrialPruned(Exception):
     The trial is recorded as ``pruned`` with its last reported value."""
 
 
+class _Timeout(BaseException):
+    """Raised inside an objective by the per-trial timer (a BaseException, so an objective's
+    ``except Exception`` does not swallow it)."""
+
+
 class Trial:
     """One evaluation of the objective.
 
-    Attributes: ``number`` (0-based, unique in the study), ``params`` (dict),
-    ``budget`` (resource budget from budgeted strategies such as Hyperband, else
-    ``None``), ``bracket`` (the strategy's group for pruning, e.g. a Hyperband
-    bracket; not stored), ``status``, ``value``, ``intermediate`` (list of
-    ``(step, value)``), ``error`` (text of a failure), ``started``/``finished``
-    (Unix times).
+    Attributes: ``number`` (0-based, unique in the study), ``params`` (dict), ``budget``
+    (the pruner's resource budget, e.g. Hyperband's ``max_resource``, else ``None``),
+    ``status``, ``value``, ``intermediate`` (list of ``(step, value)``), ``error`` (text of
+    a failure), ``started``/``finished`` (Unix times), ``attempts`` (starts so far).
 
     Inside an objective use :meth:`report` and :meth:`should_prune`.
     """
 
     def __init__(self, number: int, params: Mapping[str, Any], budget: Any = None, *,
-                 bracket: Any = None, status: str = "running", value: float | None = None,
+                 status: str = "running", value: float | None = None,
                  intermediate: Iterable[tuple[int, float]] = (), error: str | None = None,
-                 started: float | None = None, finished: float | None = None):
-        self.number, self.params, self.budget, self.bracket = number, dict(params), budget, bracket
+                 started: float | None = None, finished: float | None = None, attempts: int = 0):
+        self.number, self.params, self.budget = number, dict(params), budget
         self.status, self.value, self.error = status, value, error
         self.intermediate = [(int(s), v) for s, v in intermediate]
-        self.started, self.finished = started, finished
-        self._strategy: Strategy | None = None  # set for trials running in the driver process
-        self._board: Any = None  # a link to the strategy's pruning board (trials on workers)
+        self.started, self.finished, self.attempts = started, finished, attempts
+        self._judge: Callable[[int, int, float | None, bool], bool] | None = None  # in the driver
+        self._link: tuple | None = None  # (address, authkey) of the driver, for trials elsewhere
+        self._conn: Any = None
         self._prune = False  # the judgment of the last report
-        self._sign = 1.0  # -1 when the study maximizes: strategies always minimize
 
     def report(self, step: int, value: float) -> None:
-        """Record an intermediate ``value`` (e.g. the validation loss) at ``step``
-        (e.g. the epoch). Stored with the trial; the strategy judges it at once
-        (in the driver, or through the runner's link from a process pool), and
-        :meth:`should_prune` returns that judgment."""
+        """Record an intermediate ``value`` (e.g. the validation loss) at ``step`` (e.g. the
+        epoch). The driver's pruner judges it at once (in the driver, or over a connection
+        from a worker process, thread or Dask worker), and :meth:`should_prune` returns that
+        judgment."""
         v = clean_value(value)
-        self.intermediate.append((int(step), float("nan") if v is None else v))
-        if self._strategy is not None:
-            self._prune = bool(self._strategy.should_prune(self, int(step), self._sign * self.intermediate[-1][1]))
-        elif self._board is not None:
-            self._prune = bool(self._board.report(self.number, self.bracket, len(self.intermediate),
-                                                  None if v is None else self._sign * v))
+        self.intermediate.append((int(step), math.nan if v is None else v))
+        if self._judge is not None:
+            self._prune = bool(self._judge(self.number, int(step), v, False))
+        elif self._link is not None:
+            try:
+                if self._conn is None:
+                    self._conn = Client(tuple(self._link[0]), authkey=self._link[1])
+                self._conn.send((self.number, int(step), v))
+                self._prune = bool(self._conn.recv())
+            except (OSError, EOFError) as exc:
+                warnings.warn(f"search trial {self.number}: cannot reach the driver at {self._link[0]} "
+                              f"({exc}); this trial is not pruned", RuntimeWarning, stacklevel=2)
+                self._link, self._prune = None, False
 
     def should_prune(self) -> bool:
-        """Whether the strategy wants this trial stopped, given its last report.
-
-        ``False`` before the first report, and when the trial has no live link to
-        the strategy (a Dask or other executor, see docs/search.md). Raise
-        :class:`TrialPruned` when it is ``True``."""
+        """Whether the pruner wants this trial stopped, given its last report (``False``
+        before the first report and without a pruner). Raise :class:`TrialPruned` then."""
         return self._prune
 
     @property
@@ -93,9 +107,7 @@ class Trial:
                 + ")")
 
     def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_strategy"] = None  # the board link (a Manager proxy) travels to the worker
-        return state
+        return {**self.__dict__, "_judge": None, "_conn": None}  # the link travels, not the driver's objects
 
 
 class PruningCallback:
@@ -103,8 +115,7 @@ class PruningCallback:
     ``trial`` and raises :class:`TrialPruned` when ``trial.should_prune()``.
 
     ``Trainer(..., callbacks=[PruningCallback(trial, "val_loss")])`` inside an
-    objective. Live pruning works in the driver process (``executor=None``), and
-    in a process or thread pool for strategies with a pruning board (Hyperband).
+    objective; it prunes wherever the trial runs (in the driver, a pool or Dask).
     """
 
     def __init__(self, trial: Trial, monitor: str = "val_loss"):
@@ -142,8 +153,8 @@ class Study:
 
     @property
     def sign(self) -> float:
-        """-1 when the study maximizes: what values are multiplied by for the
-        strategies, which always minimize."""
+        """-1 when the study maximizes: what values are multiplied by for the strategies and
+        pruners, which always minimize."""
         return -1.0 if self.direction == "maximize" else 1.0
 
     @property
@@ -166,31 +177,45 @@ class Study:
     def counts(self) -> dict[str, int]:
         return {s: sum(t.status == s for t in self.trials) for s in STATUSES}
 
+    def observed(self) -> list[Observed]:
+        """The trials as strategies see them (values to minimize)."""
+        return [Observed(t.number, t.params, t.status, self.sign * t.value
+                         if t.status in ("complete", "pruned") and t.value is not None else None)
+                for t in self.trials]
+
+    def to_records(self) -> list[dict]:
+        """One flat dict per trial: ``number, status, value, budget, <each parameter>,
+        steps`` (reports), ``started, finished, duration, error`` - for CSV or pandas."""
+        return [{"number": t.number, "status": t.status, "value": t.value, "budget": t.budget,
+                 **{n: t.params.get(n) for n in self.space.names}, "steps": len(t.intermediate),
+                 "started": t.started, "finished": t.finished, "duration": t.duration, "error": t.error}
+                for t in self.trials]
+
+    def to_csv(self) -> str:
+        """:meth:`to_records` as CSV text (a header row, then one row per trial)."""
+        records = self.to_records()
+        buf = io.StringIO()
+        fields = list(records[0]) if records else ["number", "status", "value", "budget", *self.space.names]
+        writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+        return buf.getvalue()
+
     def table(self, last: int | None = None):
         """A rich ``Table`` of the trials (the ``last`` ones if given), best marked."""
         from rich.table import Table
 
         best = self.best_trial
-        table = Table(title=f"study {self.name!r} ({self.strategy}, {self.direction})", show_lines=False)
-        table.add_column("#", justify="right")
-        table.add_column("status")
-        table.add_column("value", justify="right")
-        if any(t.budget is not None for t in self.trials):
-            table.add_column("budget", justify="right")
-        for n in self.space.names:
-            table.add_column(n, justify="right")
-        table.add_column("time", justify="right")
-        rows = self.trials if last is None else self.trials[-last:]
         has_budget = any(t.budget is not None for t in self.trials)
-        for t in rows:
-            style = "bold green" if best is not None and t.number == best.number else None
+        table = Table(title=f"study {self.name!r} ({self.strategy}, {self.direction})", show_lines=False)
+        for col in ["#", "status", "value"] + (["budget"] if has_budget else []) + self.space.names + ["time"]:
+            table.add_column(col, justify="left" if col == "status" else "right")
+        for t in self.trials if last is None else self.trials[-last:]:
             status = t.status + (f" ({_short(t.error)})" if t.error and t.status == "failed" else "")
-            cells = [str(t.number), status, _fmt(t.value)]
-            if has_budget:
-                cells.append("" if t.budget is None else _fmt(t.budget))
+            cells = [str(t.number), status, _fmt(t.value)] + ([_fmt(t.budget)] if has_budget else [])
             cells += [_fmt(t.params.get(n)) for n in self.space.names]
             cells.append("" if t.duration is None else f"{t.duration:.2f}s")
-            table.add_row(*cells, style=style)
+            table.add_row(*cells, style="bold green" if best is not None and t.number == best.number else None)
         c = self.counts()
         table.caption = (f"{len(self.trials)} trials: {c['complete']} complete, {c['failed']} failed, "
                          f"{c['pruned']} pruned, {c['running']} running"
@@ -209,32 +234,55 @@ def _short(text: str, n: int = 40) -> str:
 def _fmt(v: Any) -> str:
     if v is None:
         return ""
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return str(v)
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
 # --------------------------------------------------------------------------- executing
 
 
-def _execute(objective: Callable[[Trial], float], trial: Trial) -> dict:
-    """Run one trial; never raises an ``Exception`` (failures become results).
+def _result(trial: Trial, status: str, error: str | None, value: float | None = None) -> dict:
+    return {"status": status, "value": value, "intermediate": trial.intermediate, "error": bound_text(error),
+            "started": trial.started, "finished": time.time()}
+
+
+def _execute(objective: Callable[[Trial], float], trial: Trial, timeout: float | None = None) -> dict:
+    """Run one trial; never raises an ``Exception`` or ``SystemExit`` (failures become
+    results). With ``timeout`` in a main thread, a timer interrupts the objective.
     Module level so that executors can pickle it."""
     trial.started = time.time()
-    status, value, error = "complete", None, None
+    timer = timeout is not None and hasattr(signal, "setitimer") and \
+        threading.current_thread() is threading.main_thread()
+    if timer:
+        def expire(signum, frame):
+            raise _Timeout()
+
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        result = objective(trial)
+        try:
+            result = objective(trial)
+        finally:
+            if timer:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous)
         value = clean_value(result)
+        if timeout is not None and time.time() - trial.started > timeout:
+            return _result(trial, "failed", f"timed out: took {time.time() - trial.started:.3g} s, "
+                           f"over the timeout of {timeout:g} s")
         if value is None:
-            status, error = "failed", f"objective returned {result!r}, not a finite number"
+            return _result(trial, "failed", f"objective returned {result!r}, not a finite number")
+        return _result(trial, "complete", None, value)
+    except _Timeout:
+        return _result(trial, "failed", f"timed out after {timeout:g} s (the trial's timeout)")
     except TrialPruned as exc:
-        status, error = "pruned", str(exc) or None
-        value = trial.intermediate[-1][1] if trial.intermediate else None
-    except Exception as exc:  # a failed trial must not end the search
-        status = "failed"
-        error = f"{type(exc).__name__}: {exc}\n" + "".join(traceback.format_exc(limit=-3))
-    return {"status": status, "value": clean_value(value), "intermediate": trial.intermediate,
-            "error": error, "started": trial.started, "finished": time.time()}
+        last = trial.intermediate[-1][1] if trial.intermediate else None
+        return _result(trial, "pruned", str(exc) or None, clean_value(last))
+    except (Exception, SystemExit) as exc:  # a failed trial must not end the search
+        return _result(trial, "failed", f"{type(exc).__name__}: {exc}\n" + traceback.format_exc(limit=-3))
+    finally:
+        if trial._conn is not None:
+            trial._conn.close()
+            trial._conn = None
 
 
 class _Display:
@@ -277,11 +325,10 @@ class _Display:
         if self.live is not None:
             self.live.stop()
             self.live = None
-        if self.mode != "off":
-            best = study.best_trial
-            if best is not None:
-                self.console.print(f"best trial #{best.number}: value={_fmt(best.value)} params={best.params}",
-                                   markup=False, highlight=False)
+        best = study.best_trial
+        if self.mode != "off" and best is not None:
+            self.console.print(f"best trial #{best.number}: value={_fmt(best.value)} params={best.params}",
+                               markup=False, highlight=False)
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -296,8 +343,7 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def dask_address_problem(executor: str) -> str | None:
-    """What is wrong with a ``"dask://host:port"`` executor string (``None``: nothing);
-    the runner and the CLI (naming its own field) both use it."""
+    """What is wrong with a ``"dask://host:port"`` executor string (``None``: nothing)."""
     host, sep, port = executor[len("dask://"):].rpartition(":")
     if not sep or not host:
         return f"{executor!r} has no host:port"
@@ -306,98 +352,251 @@ def dask_address_problem(executor: str) -> str | None:
     return None
 
 
-def _make_executor(executor: Any, workers: int | None
-                   ) -> tuple[Executor | None, int, Callable[[bool], None], Callable[[], Executor] | None]:
-    """-> (executor or None, number of trials to keep in flight, shutdown(wait), remake()).
+def _route_ip(host: str) -> str:
+    """This machine's address on the route to ``host`` (where Dask workers can reach us)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect((host, 9))
+            return s.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
 
-    ``remake`` replaces a broken process pool (a worker process died) and is ``None``
-    for executors the runner did not create."""
+
+def _make_executor(executor: Any, workers: int | None) -> tuple[Any, int, Callable[[bool], None], Any, str]:
+    """-> (executor or None, trials in flight, shutdown(wait), remake() or None, link host).
+
+    ``remake`` replaces a broken process pool (a worker process died); ``None`` for
+    executors the runner did not create."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers={workers!r} is invalid: must be an integer >= 1")
     if executor is None:
         if workers not in (None, 1):
             raise ValueError(f"workers={workers!r} needs an executor: pass executor='process' "
                              "(or a concurrent.futures.Executor, or 'dask://host:port')")
-        return None, 1, lambda wait: None, None
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"workers={workers!r} is invalid: must be an integer >= 1")
+        return None, 1, lambda wait: None, None, ""
     if isinstance(executor, Executor):
         n = workers or getattr(executor, "_max_workers", None) or os.cpu_count() or 1
-        return executor, n, lambda wait: None, None
+        return executor, n, lambda wait: None, None, "127.0.0.1"
     if executor == "process":
         n = workers or os.cpu_count() or 1
-
-        def new_pool() -> ProcessPoolExecutor:
-            return ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_exit_with_parent, initargs=(os.getpid(),))
-
-        pools = [new_pool()]
+        pools: list[ProcessPoolExecutor] = []
 
         def remake() -> ProcessPoolExecutor:
-            pools[-1].shutdown(wait=False, cancel_futures=True)
-            pools.append(new_pool())
+            if pools:
+                pools[-1].shutdown(wait=False, cancel_futures=True)
+            pools.append(ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_exit_with_parent, initargs=(os.getpid(),)))
             return pools[-1]
 
-        return pools[0], n, lambda wait: pools[-1].shutdown(wait=wait, cancel_futures=True), remake
+        return remake(), n, lambda wait: pools[-1].shutdown(wait=wait, cancel_futures=True), remake, "127.0.0.1"
     if isinstance(executor, str) and executor.startswith("dask://"):
         problem = dask_address_problem(executor)
         if problem:
             raise ValueError(f"executor={executor!r} is invalid: a Dask scheduler is 'dask://host:port' "
                              f"with an integer port in 1..65535; {problem}")
-        address = "tcp://" + executor[len("dask://"):]
+        host = executor[len("dask://"):].rpartition(":")[0]
         try:
-            from distributed import Client
+            from distributed import Client as DaskClient
         except ImportError:
             raise ImportError("executor='dask://...' needs the optional dependency 'distributed': "
                               "pip install 'tinygrad-init[distributed]'") from None
         try:
-            client = Client(address, timeout=30)
+            client = DaskClient("tcp://" + executor[len("dask://"):], timeout=30)
         except OSError as exc:
-            raise OSError(f"executor={executor!r}: cannot connect to the Dask scheduler at {address}: {exc}") from None
-        n = workers or max(1, sum(client.nthreads().values()))
+            raise OSError(f"executor={executor!r}: cannot connect to the Dask scheduler: {exc}") from None
         ex = client.get_executor()
 
         def shutdown(wait: bool) -> None:
             ex.shutdown(wait=False)
             client.close()
 
-        return ex, n, shutdown, None
+        return ex, workers or max(1, sum(client.nthreads().values())), shutdown, None, _route_ip(host)
     raise ValueError(f"executor={executor!r} is invalid: must be None (in process), 'process', "
                      "'dask://host:port' or a concurrent.futures.Executor")
 
 
-class _Shared:
-    """A strategy's pruning board shared by concurrently running trials: one report at a time."""
+class _Link:
+    """Where trials running elsewhere report: a socket server in the driver
+    (``multiprocessing.connection`` with a fresh authentication key per search)."""
 
-    def __init__(self, board: Any):
-        self.board, self.lock = board, threading.Lock()
+    def __init__(self, host: str, judge: Callable[[int, int, float | None, bool], bool]):
+        self.key, self.judge, self.closed = os.urandom(16), judge, False
+        self.listener = Listener((host, 0), authkey=self.key)
+        self.address = self.listener.address
+        threading.Thread(target=self._accept, daemon=True).start()
 
-    def report(self, number: int, bracket: Any, count: int, value: float | None) -> bool:
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                conn = self.listener.accept()
+            except Exception:  # a client with the wrong key, or the listener closed
+                continue
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: Any) -> None:
+        with conn:
+            while True:
+                try:
+                    number, step, value = conn.recv()
+                except (EOFError, OSError, ValueError, TypeError):
+                    return
+                try:
+                    answer = self.judge(number, step, value, True)
+                except Exception as exc:  # a pruner bug must not kill the link
+                    warnings.warn(f"search: judging a report of trial {number} failed: {exc!r}", RuntimeWarning)
+                    answer = False
+                conn.send(bool(answer))
+
+    def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(Exception):
+            Client(self.address, authkey=self.key).close()  # wakes accept() up
+        self.listener.close()
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+class _Search:
+    """One run of the driver over an opened study; ``loop()`` is the whole of it."""
+
+    def __init__(self, objective, study: Study, strat: Strategy, pruner: Pruner | None, store: Storage,
+                 study_id: int, pm, display: _Display, ex, slots: int, remake, n_trials: int,
+                 timeout: float | None, link_host: str):
+        self.objective, self.study, self.strat, self.pruner = objective, study, strat, pruner
+        self.store, self.study_id, self.pm, self.display = store, study_id, pm, display
+        self.ex, self.slots, self.remake, self.n_trials, self.timeout = ex, slots, remake, n_trials, timeout
+        self.lock = threading.RLock()  # the driver's threads (the link's) share the storage and the study
+        self.link = _Link(link_host, self.judge) if ex is not None else None
+        self.inflight: dict[Any, Trial] = {}
+        self.suspects: list[Trial] = []  # in flight when a worker process died: re-run one at a time
+        self.isolating: set[int] = set()  # their numbers, until each has run alone
+
+    def judge(self, number: int, step: int, value: float | None, remote: bool) -> bool:
         with self.lock:
-            return bool(self.board.report(number, bracket, count, value))
+            t = self.study.trials[number]
+            if remote:
+                t.intermediate.append((step, math.nan if value is None else value))
+            return self.pruner is not None and bool(self.pruner.prune(self.study, t))
 
+    def propose(self) -> Trial | None:
+        number = len(self.study.trials)
+        try:
+            params = self.strat(self.study.observed(), number)
+        except SearchExhausted:
+            return None
+        params = self.study.space.check(json.loads(json.dumps(dict(params))),
+                                        f"strategy {self.study.strategy!r}: the proposal for trial {number}")
+        t = Trial(number, params, getattr(self.pruner, "budget", None), started=time.time(), attempts=1)
+        with self.lock:
+            self.store.add_trial(self.study_id, number, params, t.budget, t.started)
+            self.study.trials.append(t)
+        return t
 
-class _BoardManager(BaseManager):
-    """Hosts a ``_Shared`` board in a server process that the pool's workers call."""
+    def start(self, t: Trial, again: bool) -> Any:
+        if again:  # left running by an interruption, or by a pool that broke: a new attempt
+            t.started, t.intermediate = time.time(), []
+            t.attempts += 1
+            with self.lock:
+                self.store.restart_trial(self.study_id, t.number, t.started)
+        self.pm.hook.tinygrad_init_trial_start(study=self.study, trial=t)
+        if self.ex is None:
+            t._judge = self.judge
+            try:
+                self.finish(t, _execute(self.objective, t, self.timeout))
+            finally:
+                t._judge = None
+            return None
+        remote = Trial(t.number, t.params, t.budget, attempts=t.attempts)
+        remote._link = (self.link.address, self.link.key)
+        return self.ex.submit(_execute, self.objective, remote, self.timeout)
 
+    def finish(self, t: Trial, result: dict) -> None:
+        with self.lock:
+            t.status, t.value, t.error = result["status"], result["value"], result["error"]
+            t.intermediate = [(int(s), v) for s, v in result["intermediate"]]
+            t.started, t.finished = result["started"], result["finished"]
+            self.store.finish_trial(self.study_id, t.number, status=t.status, value=t.value,
+                                    intermediate=t.intermediate, started=t.started, finished=t.finished,
+                                    error=t.error)
+        self.pm.hook.tinygrad_init_trial_end(study=self.study, trial=t)
+        self.display.trial_end(self.study, t)
 
-_BoardManager.register("Shared", _Shared)
+    def fail(self, t: Trial, error: str) -> None:
+        self.finish(t, {"status": "failed", "value": None, "intermediate": t.intermediate, "error": error,
+                        "started": t.started, "finished": time.time()})
 
+    def loop(self, todo: list[Trial]) -> None:
+        exhausted = False
+        while True:
+            alone = bool(self.suspects) or any(t.number in self.isolating for t in self.inflight.values())
+            while len(self.inflight) < (1 if alone else self.slots):
+                t, again = None, True
+                if self.suspects or todo:
+                    t = (self.suspects or todo).pop(0)
+                elif not exhausted and len(self.study.trials) < self.n_trials:
+                    t, again = self.propose(), False
+                    exhausted = t is None
+                if t is None:
+                    break
+                try:
+                    fut = self.start(t, again)
+                except BrokenExecutor:  # the pool broke before it took the trial: it did not start
+                    todo.insert(0, t)
+                    if self.inflight:
+                        break  # the trials in it fail with it and are looked into below
+                    self.ex = self._remade([t])
+                    continue
+                if fut is not None:
+                    self.inflight[fut] = t
+                alone = alone or t.number in self.isolating
+            if not self.inflight:
+                return
+            self.collect()
 
-def _link_board(strat: Strategy, ex: Any, key: str, executor: Any) -> tuple[Any, Callable[[], None]]:
-    """-> (what trials on ``ex`` report to, or None; stop()). In the driver
-    (``ex is None``) trials ask the strategy itself."""
-    board = strat.pruning_board()
-    if ex is None or (board is None and type(strat).should_prune is Strategy.should_prune):
-        return None, lambda: None
-    if board is not None and isinstance(ex, ThreadPoolExecutor):
-        return _Shared(board), lambda: None
-    if board is not None and isinstance(ex, ProcessPoolExecutor):  # its workers share our authkey
-        manager = _BoardManager(ctx=multiprocessing.get_context("spawn"))
-        manager.start(initializer=_exit_with_parent, initargs=(os.getpid(),))  # no orphan if we are killed
-        return manager.Shared(board), manager.shutdown
-    warnings.warn(f"search: strategy {key!r} cannot prune trials running on executor={executor!r} "
-                  "(no live link to " + ("its pruning board" if board is not None else "the strategy")
-                  + "): every trial runs its full budget", RuntimeWarning, stacklevel=3)
-    return None, lambda: None
+    def collect(self) -> None:
+        deadline = None if self.timeout is None else min(
+            t.started for t in self.inflight.values()) + self.timeout + GRACE
+        done, _ = wait(list(self.inflight), timeout=None if deadline is None else max(0.0, deadline - time.time()),
+                       return_when=FIRST_COMPLETED)
+        broken, cause = [], None
+        for fut in sorted(done, key=lambda f: self.inflight[f].number):
+            t = self.inflight.pop(fut)
+            try:
+                result = fut.result()
+            except BrokenExecutor as exc:  # a worker process died: the pool fails every trial in it
+                broken.append(t)
+                cause = exc
+                continue
+            except Exception as exc:  # the executor could not run it (pickling, a lost Dask worker)
+                result = _result(t, "failed", f"executor error: {type(exc).__name__}: {exc}")
+            self.isolating.discard(t.number)
+            self.finish(t, result)
+        for fut, t in list(self.inflight.items()):  # past its timeout and not interrupted (threads, Dask)
+            if self.timeout is not None and time.time() > t.started + self.timeout + GRACE:
+                del self.inflight[fut]
+                fut.cancel()
+                self.fail(t, f"timed out after {self.timeout:g} s (the trial's timeout; the driver gave up "
+                             "on it: its executor cannot interrupt it)")
+        if broken:
+            broken += self.inflight.values()
+            self.inflight.clear()
+            self.ex = self._remade(broken, cause)
+            if len(broken) == 1:  # it ran alone: it took its process down
+                self.isolating.discard(broken[0].number)
+                self.fail(broken[0], f"its worker process died while it ran alone ({type(cause).__name__}: "
+                                     f"{cause}); e.g. out of memory, a crash in native code, or os._exit")
+            else:
+                self.suspects += sorted(broken, key=lambda t: t.number)
+                self.isolating |= {t.number for t in broken}
+
+    def _remade(self, waiting: list[Trial], cause: BaseException | None = None) -> Executor:
+        """A new process pool for a broken one; an executor the runner did not make cannot be."""
+        if self.remake is None:
+            raise RuntimeError(f"the executor {self.ex!r} is broken" + (f" ({type(cause).__name__}: {cause})"
+                               if cause else "") + f"; trials {sorted(t.number for t in waiting)} stay 'running' "
+                               "and are re-run when the same search is started again with a working executor")
+        return self.remake()
 
 
 # --------------------------------------------------------------------------- run
@@ -408,26 +607,36 @@ def _strategy_key(strategy: Any) -> str:
         return strategy
     if isinstance(strategy, Strategy):
         raise TypeError("strategy must be a registered name or a factory (e.g. a Strategy subclass), "
-                        "not an instance: the runner rebuilds it from the seed to resume")
+                        "not an instance: the runner builds it from the seed")
     if not callable(strategy):
         raise TypeError(f"strategy={strategy!r} is invalid: must be a name or a factory")
     return f"{strategy.__module__}:{strategy.__qualname__}"
 
 
-def _build_strategy(strategy: Any, space: Space, seed: int | None, options: dict) -> Strategy:
-    if isinstance(strategy, str):
-        from ..registry import search_strategy
+def _build(kind: str, what: Any, args: tuple, options: dict, given: tuple = ()) -> Any:
+    """Build a strategy or pruner; an option it does not take is a ``TypeError`` listing the
+    ones it does (not those the runner passes itself: ``given``)."""
+    import difflib
+    import inspect
 
-        return search_strategy(strategy, space, seed=seed, **options)
-    from ..registry import check_signature
+    from ..registry import check_signature, get_registry
 
-    check_signature(f"search strategy {_strategy_key(strategy)!r}", strategy, (space,),
-                    {"seed": seed, **options})
-    return strategy(space, seed=seed, **options)
-
-
-def _jsonable(params: Mapping[str, Any]) -> dict:
-    return json.loads(json.dumps(dict(params)))
+    factory = get_registry().get(kind, what).factory if isinstance(what, str) else what
+    label = f"{kind.replace('_', ' ').replace('search ', '')} {what if isinstance(what, str) else _strategy_key(what)!r}"
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        params = None
+    if params is not None and not any(p.kind is p.VAR_KEYWORD for p in params):
+        names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)][len(args):]
+        names = [n for n in names if n not in given]
+        for key in options:
+            if key not in names and key not in given:
+                close = difflib.get_close_matches(key, names, n=1)
+                raise TypeError(f"{label} has no option {key!r}; " + (f"did you mean {close[0]!r}? " if close else "")
+                                + (f"its options are: {', '.join(names)}" if names else "it takes no options"))
+    check_signature(label, factory, args, options)
+    return factory(*args, **options)
 
 
 def _check_same(existing: dict, space: Space, key: str, options: dict, seed: Any, path: str, name: str,
@@ -448,311 +657,193 @@ def _check_same(existing: dict, space: Space, key: str, options: dict, seed: Any
                          + ". Use another study name or storage file; the file was not changed.")
 
 
+@contextlib.contextmanager
+def _argument(name: str):
+    """Errors raised inside name the ``run`` argument they are about (``exc.argument``), so the
+    command line can prefix them with the config field."""
+    try:
+        yield
+    except (ValueError, TypeError, LookupError, OSError, ImportError) as exc:
+        if getattr(exc, "argument", None) is None:
+            exc.argument = name
+        raise
+
+
+def _loaded(records: list[dict]) -> list[Trial]:
+    return [Trial(r["number"], r["params"], r["budget"], status=r["status"], value=r["value"],
+                  intermediate=r["intermediate"], error=r["error"], started=r["started"], finished=r["finished"],
+                  attempts=r["attempts"]) for r in records]
+
+
 def run(objective: Callable[[Trial], float], space: Space | Mapping[str, Any], strategy: Any = "bayes",
         n_trials: int = 20, storage: str | os.PathLike | None = None, study: str = "default",
         executor: Any = None, workers: int | None = None, seed: int | None = 0,
         strategy_options: Mapping[str, Any] | None = None, callbacks: Iterable[Any] = (),
-        console: Any = None, direction: str = "minimize") -> Study:
+        console: Any = None, direction: str = "minimize", pruner: Any = None,
+        pruner_options: Mapping[str, Any] | None = None, timeout: float | None = None,
+        max_retries: int = 2) -> Study:
     """Search ``space`` for the configuration minimizing ``objective``.
 
     :param objective: ``objective(trial) -> float`` (lower is better); reads
         ``trial.params`` (and ``trial.budget``), may call ``trial.report(step, value)``
-        and raise ``TrialPruned`` when ``trial.should_prune()``. An exception or a
-        non-finite value makes the trial ``failed`` and the search goes on. With a
-        process or dask executor it must be picklable (a module-level function).
+        and raise ``TrialPruned`` when ``trial.should_prune()``. An exception (``SystemExit``
+        included) or a non-finite value makes the trial ``failed`` and the search goes on.
+        With a process or Dask executor it must be picklable (a module-level function).
     :param space: a :class:`Space` (or a dict of dimensions).
-    :param strategy: a registered strategy name (``"random"``, ``"grid"``,
-        ``"manual"``, ``"hyperband"``, ``"bayes"``, ``"tpe"``...) or a factory
-        ``factory(space, seed=None, **options)``.
+    :param strategy: a registered strategy name (``"random"``, ``"grid"``, ``"manual"``,
+        ``"bayes"``, ``"tpe"``...) or a factory ``factory(space, seed=None, **options)``.
     :param n_trials: the total number of trials the study should have (a resumed
         study runs only the missing ones); fewer if the strategy is exhausted.
     :param storage: ``"sqlite:///study.db"``, a path, or ``None`` (in memory).
     :param study: the study name inside the storage.
-    :param executor: ``None`` (in this process), ``"process"`` (a spawn-based
-        process pool of ``workers``), ``"dask://host:port"`` (a Dask
-        ``distributed`` cluster) or any ``concurrent.futures.Executor``. Live
-        pruning works in process, and in a process or thread pool for strategies
-        with a pruning board (Hyperband); elsewhere a warning says trials run
-        their full budget.
+    :param executor: ``None`` (in this process), ``"process"`` (a spawn-based process pool
+        of ``workers``), ``"dask://host:port"`` (a Dask ``distributed`` cluster) or any
+        ``concurrent.futures.Executor``. Pruning works on every one of them.
     :param workers: trials kept in flight (default: the executor's workers).
     :param seed: the strategy's seed (part of the study's identity).
     :param strategy_options: the strategy's hyperparameters (JSON-able).
     :param callbacks: objects implementing ``tinygrad_init_trial_start``/``_end``.
     :param console: a rich ``Console`` for the live table (default: stdout when
         it is a terminal, else silent).
-    :param direction: ``"minimize"`` (the objective is a loss) or ``"maximize"``
-        (e.g. an accuracy); part of the study's identity. Strategies always
-        minimize: a maximized value is told to them (and judged for pruning) negated;
-        the stored values, the table and ``best_trial`` keep the objective's own sign.
+    :param direction: ``"minimize"`` (the objective is a loss) or ``"maximize"`` (e.g. an
+        accuracy); part of the study's identity. Strategies and pruners always minimize:
+        they see maximized values negated; stored values keep the objective's sign.
+    :param pruner: ``None``, a registered pruner name (``"hyperband"``,
+        ``"successive_halving"``, ``"median"``) or a factory ``factory(**options)``.
+    :param pruner_options: the pruner's hyperparameters.
+    :param timeout: seconds a trial may run; then it is ``failed`` ("timed out").
+    :param max_retries: how often a trial left ``running`` by an interrupted search is
+        started again; a trial found ``running`` after ``1 + max_retries`` starts is
+        ``failed`` instead.
     :return: the :class:`Study` with every trial.
-    :raises ValueError: the study exists with another space, strategy, options or
-        seed (the file is left untouched); ``StorageError`` if the storage cannot
-        be written (before any trial runs).
+    :raises ValueError: the study exists with another space, strategy, options, seed or
+        direction (the file is left untouched); ``StorageError`` if the storage cannot be
+        written (before any trial runs). Errors carry ``.argument``, the argument at fault.
     """
-    space = space if isinstance(space, Space) else Space(space)
-    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0:
-        raise ValueError(f"n_trials={n_trials!r} is invalid: must be an integer >= 0")
+    with _argument("space"):
+        space = space if isinstance(space, Space) else Space(space)
+    for name, value, ok in (("n_trials", n_trials, "an integer >= 0"), ("max_retries", max_retries, "an integer >= 0")):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise _tag(ValueError(f"{name}={value!r} is invalid: must be {ok}"), name)
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not timeout > 0 or not math.isfinite(timeout)):
+        raise _tag(ValueError(f"timeout={timeout!r} is invalid: must be a number of seconds > 0 (or None)"), "timeout")
     if not isinstance(study, str) or not study:
-        raise ValueError(f"study={study!r} is invalid: must be a non-empty name")
+        raise _tag(ValueError(f"study={study!r} is invalid: must be a non-empty name"), "study")
     if not callable(objective):
-        raise TypeError(f"objective={objective!r} is invalid: must be a callable objective(trial) -> float")
+        raise _tag(TypeError(f"objective={objective!r} is invalid: must be a callable objective(trial) -> float"),
+                   "objective")
     if direction not in ("minimize", "maximize"):
-        raise ValueError(f"direction={direction!r} is invalid: must be 'minimize' or 'maximize'")
+        raise _tag(ValueError(f"direction={direction!r} is invalid: must be 'minimize' or 'maximize'"), "direction")
     options = dict(strategy_options or {})
-    try:
-        options_json = json.loads(json.dumps(options, sort_keys=True))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"strategy_options={options!r} must be JSON-able (they are stored): {exc}") from None
-    key = _strategy_key(strategy)
-    strat = _build_strategy(strategy, space, seed, options)  # bad hyperparameters fail first
-    if executor == "process":
+    with _argument("strategy_options"):
+        try:
+            options_json = json.loads(json.dumps(options, sort_keys=True))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"strategy_options={options!r} must be JSON-able (they are stored): {exc}") from None
+    with _argument("strategy"):
+        key = _strategy_key(strategy)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise _tag(ValueError(f"seed={seed!r} is invalid: must be an integer >= 0 or None"), "seed")
+    for k, hint in (("seed", "it is run(seed=...)"), ("space", "it is run(space=...)")):
+        if k in options:
+            raise _tag(ValueError(f"strategy_options: {k}={options[k]!r} is not a strategy option: {hint}"),
+                       "strategy_options")
+    with _argument("strategy" if isinstance(strategy, str) else "strategy_options"):
+        if isinstance(strategy, str):
+            from ..registry import get_registry
+
+            get_registry().get("search_strategy", strategy)  # an unknown name is the strategy's fault
+    with _argument("strategy_options"):
+        strat = _build("search_strategy", strategy, (space,), {"seed": seed, **options}, given=("seed",))
+    with _argument("pruner"):
+        if isinstance(pruner, str):
+            from ..registry import get_registry
+
+            get_registry().get("pruner", pruner)
+    with _argument("pruner_options"):
+        prune = None if pruner is None else _build("pruner", pruner, (), dict(pruner_options or {}))
+    if executor == "process" or isinstance(executor, ProcessPoolExecutor) or str(executor).startswith("dask://"):
         try:
             pickle.dumps(objective)
         except Exception as exc:
-            raise TypeError(f"executor='process' needs a picklable objective (a module-level function), "
-                            f"got {objective!r}: {exc}") from None
+            raise _tag(TypeError(f"executor={executor!r} needs a picklable objective (a module-level function), "
+                                 f"got {objective!r}: {exc}"), "executor") from None
 
     # the executor first: a bad one (or an unreachable Dask scheduler) leaves the storage untouched
-    ex, slots, shutdown, remake = _make_executor(executor, workers)
-    finished, stop_board = False, lambda: None
+    with _argument("workers" if executor is None else "executor"):
+        ex, slots, shutdown, remake, host = _make_executor(executor, workers)
+    finished = False
     try:
-        store = Storage(storage)
+        with _argument("storage"):
+            store = Storage(storage)
         try:
-            existing = store.get_study(study)
-            if existing is None:  # None again if another process created it just now: then check it
-                study_id = store.create_study(study, space.to_dict(), key, options_json, seed, direction)
-                existing = None if study_id is not None else store.get_study(study)
-            if existing is not None:
-                _check_same(existing, space, key, options_json, seed, store.path, study, direction)
-                study_id = existing["id"]
-            store.lock_study(study_id, study)  # one driver per study: a second one is refused
-            records = store.trials(study_id)
-            the_study = Study(study, space, key, options_json, seed, store.url,
-                              [Trial(r["number"], r["params"], r["budget"], status=r["status"], value=r["value"],
-                                     intermediate=r["intermediate"], error=r["error"], started=r["started"],
-                                     finished=r["finished"]) for r in records], direction)
-            proposals = _replay(strat, records, the_study.sign)
-            for t in the_study.trials:
-                t.bracket = getattr(proposals.get(t.number), "bracket", None)
-            pm = lifecycle_manager(callbacks)
+            with _argument("storage"):
+                existing = store.get_study(study)
+                if existing is None:  # None again if another process created it just now: then check it
+                    study_id = store.create_study(study, space.to_dict(), key, options_json, seed, direction)
+                    existing = None if study_id is not None else store.get_study(study)
+                if existing is not None:
+                    _check_same(existing, space, key, options_json, seed, store.path, study, direction)
+                    study_id = existing["id"]
+                store.lock_study(study_id, study)  # one driver per study: a second one is refused
+                store.migrate()
+                the_study = Study(study, space, key, options_json, seed, store.url,
+                                  _loaded(store.trials(study_id, study)), direction)
             display = _Display(console)
+            search = _Search(objective, the_study, strat, prune, store, study_id, lifecycle_manager(callbacks),
+                             display, ex, slots, remake, n_trials, timeout, host)
+            todo = []
+            for t in the_study.trials:
+                if t.status == "running" and t.attempts > max_retries:
+                    search.fail(t, f"left 'running' by {t.attempts} interrupted attempts (each search started "
+                                   f"again retries it at most max_retries={max_retries} times)")
+                elif t.status == "running":
+                    todo.append(t)
             display.start(the_study)
             try:
-                board, stop_board = _link_board(strat, ex, key, executor)
-                _loop(objective, the_study, strat, store, study_id, records, proposals, pm, ex, slots,
-                      n_trials, display, board, remake)
+                search.loop(todo)
                 finished = True
             finally:
                 display.stop(the_study)
+                if search.link is not None:
+                    search.link.close()
         finally:
             store.close()
     finally:
         shutdown(finished)  # interrupted: do not wait for running trials (they stay 'running')
-        stop_board()
     return the_study
 
 
-def _replay(strat: Strategy, records: list[dict], sign: float = 1.0) -> dict[int, Any]:
-    """Re-ask and re-tell a rebuilt strategy in the recorded order; before its
-    tell, each finished trial's stored reports are judged again (``should_prune``)
-    so that a pruning strategy knows the values at its rungs again.
-
-    -> ``{number: proposal object}`` (what to tell back / re-run)."""
-    told = sorted((r for r in records if r["tell_order"] is not None), key=lambda r: r["tell_order"])
-    proposals: dict[int, Any] = {}
-    tpos, warned = 0, False
-
-    def tell_upto(limit: int) -> None:
-        nonlocal tpos
-        while tpos < min(limit, len(told)):
-            r = told[tpos]
-            p = proposals[r["number"]]
-            t = Trial(r["number"], r["params"], r["budget"], bracket=getattr(p, "bracket", None))
-            t._strategy, t._sign = strat, sign
-            for step, v in r["intermediate"]:
-                t.report(step, v)
-            strat.tell(p, _told_value(r["status"], r["value"], sign))
-            tpos += 1
-
-    batches: dict[int, list[dict]] = {}
-    for r in records:
-        batches.setdefault(r["batch"], []).append(r)
-    for batch in sorted(batches.values(), key=lambda b: b[0]["number"]):
-        tell_upto(batch[0]["tells_before"])
-        got = strat.ask_batch(len(batch))
-        for i, r in enumerate(batch):
-            p = got[i] if i < len(got) else None
-            if p is None or _jsonable(p) != r["params"]:
-                if not warned:
-                    warnings.warn(f"search resume: the strategy proposed {None if p is None else dict(p)} "
-                                  f"where trial {r['number']} had {r['params']}; it is not deterministic "
-                                  "for its seed, so the continuation may differ", RuntimeWarning, stacklevel=3)
-                    warned = True
-                p = Proposal(r["params"], r["budget"])
-            proposals[r["number"]] = p
-    tell_upto(len(told))
-    return proposals
-
-
-def _told_value(status: str, value: float | None, sign: float = 1.0) -> float | None:
-    # failed -> None; pruned -> its last reported value (pessimistic: an early loss); strategies
-    # minimize, so a maximized value is told negated
-    return sign * value if status in ("complete", "pruned") and value is not None else None
-
-
-def _loop(objective, study: Study, strat: Strategy, store: Storage, study_id: int, records: list[dict],
-          proposals: dict[int, Any], pm, ex, slots: int, n_trials: int, display: _Display,
-          board: Any = None, remake: Callable[[], Executor] | None = None) -> None:
-    sign = study.sign
-    by_number = {t.number: t for t in study.trials}
-    rerun = [by_number[r["number"]] for r in records if r["status"] == "running"]
-    rerun_numbers = {t.number for t in rerun}
-    tell_count = sum(r["tell_order"] is not None for r in records)
-    next_batch = max((r["batch"] for r in records), default=-1) + 1
-    inflight: dict[Any, Trial] = {}
-    queue: list[Trial] = []  # to launch (sequential mode runs them one by one)
-    # trials in flight when a worker process died (the pool then fails them all): re-run one at a time,
-    # so the one that kills its process again is known and recorded as failed, and the others are not
-    suspects: list[Trial] = []
-    suspect_numbers: set[int] = set()
-
-    def finish(trial: Trial, result: dict) -> None:
-        nonlocal tell_count
-        trial.status, trial.value, trial.error = result["status"], result["value"], result["error"]
-        trial.intermediate = [(int(s), v) for s, v in result["intermediate"]]
-        trial.started, trial.finished = result["started"], result["finished"]
-        trial._strategy = None
-        store.finish_trial(study_id, trial.number, status=trial.status, value=trial.value,
-                           intermediate=trial.intermediate, started=trial.started,
-                           finished=trial.finished, error=trial.error, tell_order=tell_count)
-        tell_count += 1
-        strat.tell(proposals[trial.number], _told_value(trial.status, trial.value, sign))
-        pm.hook.tinygrad_init_trial_end(study=study, trial=trial)
-        display.trial_end(study, trial)
-
-    while True:
-        isolate = bool(suspects) or any(t.number in suspect_numbers for t in inflight.values())
-        limit = 1 if isolate else slots
-        for waiting in (suspects, rerun):
-            while waiting and len(inflight) + len(queue) < limit:
-                queue.append(waiting.pop(0))
-        free = limit - len(inflight) - len(queue)
-        missing = n_trials - len(study.trials)
-        if free > 0 and missing > 0:
-            got = strat.ask_batch(min(free, missing))
-            if got:
-                new = []
-                for p in got:
-                    t = Trial(len(study.trials), _jsonable(p), getattr(p, "budget", None),
-                              bracket=getattr(p, "bracket", None))
-                    proposals[t.number] = p
-                    study.trials.append(t)
-                    new.append(t)
-                now = time.time()
-                for t in new:
-                    t.started = now
-                store.add_trials(study_id, [{"number": t.number, "params": t.params, "budget": t.budget,
-                                             "batch": next_batch, "tells_before": tell_count,
-                                             "started": now} for t in new])
-                next_batch += 1
-                queue.extend(new)
-        if not queue and not inflight:
-            break
-        for i, t in enumerate(queue):
-            if t.started is None or t.number in rerun_numbers:  # a re-run: record its new start
-                t.started = time.time()
-                store.start_trial(study_id, t.number, t.started)
-                rerun_numbers.discard(t.number)
-            if ex is None:
-                pm.hook.tinygrad_init_trial_start(study=study, trial=t)
-                t._strategy, t._sign = strat, sign
-                try:
-                    result = _execute(objective, t)
-                finally:
-                    t._strategy = None
-                finish(t, result)
-                continue
-            remote = Trial(t.number, t.params, t.budget, bracket=t.bracket)
-            remote._board, remote._sign = board, sign
-            try:
-                inflight[ex.submit(_execute, objective, remote)] = t
-            except BrokenExecutor:  # the pool broke before it could take them: they did not start
-                rerun[:0] = queue[i:]
-                rerun_numbers.update(u.number for u in queue[i:])
-                if not inflight:  # nothing in it to blame: a new pool
-                    ex = _remade(remake, ex, queue[i:])
-                break  # else the trials in flight fail with it and are looked into below
-            pm.hook.tinygrad_init_trial_start(study=study, trial=t)
-        queue = []
-        if inflight:
-            done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
-            broken, cause = [], None
-            for fut in sorted(done, key=lambda f: inflight[f].number):
-                t = inflight.pop(fut)
-                try:
-                    result = fut.result()
-                except BrokenExecutor as exc:  # a worker process died: the pool fails every trial in it
-                    broken.append(t)
-                    cause = exc
-                    continue
-                except Exception as exc:  # the executor could not run it (pickling, a lost Dask worker)
-                    now = time.time()
-                    result = {"status": "failed", "value": None, "intermediate": [], "started": t.started,
-                              "finished": now, "error": f"executor error: {type(exc).__name__}: {exc}"}
-                suspect_numbers.discard(t.number)
-                finish(t, result)
-            if broken:
-                broken += inflight.values()
-                inflight.clear()
-                ex = _remade(remake, ex, broken + rerun, cause)
-                if len(broken) == 1:  # it ran alone: it took its process down
-                    t = broken[0]
-                    suspect_numbers.discard(t.number)
-                    finish(t, {"status": "failed", "value": None, "intermediate": [], "started": t.started,
-                               "finished": time.time(), "error": f"its worker process died while it ran "
-                               f"alone ({type(cause).__name__}: {cause}); e.g. out of memory, a crash "
-                               "in native code, or os._exit"})
-                else:
-                    broken.sort(key=lambda t: t.number)
-                    suspects.extend(broken)
-                    suspect_numbers.update(t.number for t in broken)
-                    rerun_numbers.update(t.number for t in broken)
-
-
-def _remade(remake: Callable[[], Executor] | None, ex: Executor, waiting: list[Trial],
-            cause: BaseException | None = None) -> Executor:
-    """A new process pool for a broken one; an executor the runner did not make cannot be."""
-    if remake is None:
-        raise RuntimeError(f"the executor {ex!r} is broken" + (f" ({type(cause).__name__}: {cause})" if cause else "")
-                           + f"; trials {sorted(t.number for t in waiting)} stay 'running' and are re-run "
-                           "when the same search is started again with a working executor")
-    return remake()
+def _tag(exc: BaseException, argument: str) -> BaseException:
+    exc.argument = argument
+    return exc
 
 
 def load_study(storage: str | os.PathLike, study: str | None = None) -> Study:
     """Read a study back from ``storage`` (``study`` may be omitted when the file
     holds exactly one). Raises ``ValueError`` listing the names otherwise."""
-    path = storage if isinstance(storage, str) else os.fspath(storage)
-    from .storage import parse_url
-
-    p = parse_url(path)
+    p = parse_url(storage)
     if p != ":memory:" and not os.path.isfile(p):
         raise StorageError(f"no study file at {p!r}")
-    store = Storage(path, readonly=True)  # reading never writes
+    store = Storage(storage, readonly=True)  # reading never writes
     try:
         names = store.study_names()
         if study is None:
             if len(names) != 1:
-                raise ValueError(f"{p!r} holds {len(names)} studies ({', '.join(names) or 'none'}): name one "
-                                 "(load_study(path, study=NAME); on the command line --study NAME)")
+                exc = ValueError(f"{p!r} holds {len(names)} studies ({', '.join(names) or 'none'}): name one: "
+                                 "load_study(path, study=NAME)")
+                exc.studies = names
+                raise exc
             study = names[0]
         row = store.get_study(study)
         if row is None:
             raise ValueError(f"no study {study!r} in {p!r}; studies: {', '.join(names) or '(none)'}")
-        trials = [Trial(r["number"], r["params"], r["budget"], status=r["status"], value=r["value"],
-                        intermediate=r["intermediate"], error=r["error"], started=r["started"],
-                        finished=r["finished"]) for r in store.trials(row["id"])]
-        return Study(study, Space.from_dict(row["space"]), row["strategy"], row["strategy_options"],
-                     row["seed"], store.url, trials, row["direction"])
+        try:
+            space = Space.from_dict(row["space"])
+        except (ValueError, TypeError) as exc:
+            raise StorageError(f"study storage {p!r}, study {study!r}: the stored space is invalid: {exc}") from None
+        return Study(study, space, row["strategy"], row["strategy_options"], row["seed"], store.url,
+                     _loaded(store.trials(row["id"], study)), row["direction"])
     finally:
         store.close()

@@ -55,6 +55,17 @@ class Dimension:
     def _fail(self, what: str) -> None:
         raise ValueError(f"{self.label}: {what}")
 
+    def _unit(self, u: Any) -> float:
+        """``u`` as a float in ``[0, 1]``; else ``ValueError`` (a strategy proposing outside the
+        unit interval would otherwise always get an end of the range)."""
+        try:
+            u = float(u)
+        except (TypeError, ValueError):
+            u = math.nan
+        if not 0.0 <= u <= 1.0:
+            self._fail(f"from_unit({u!r}) is invalid: a unit value must be in [0, 1]")
+        return u
+
     def _real(self, param: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
             raise (TypeError if not isinstance(value, Real) or isinstance(value, bool) else ValueError)(
@@ -174,8 +185,7 @@ class _Continuous(Dimension):
 
     def from_unit(self, u: float) -> float:
         a, b = self._warp(self.lo), self._warp(self.hi)
-        u = min(max(float(u), 0.0), 1.0)
-        return self._snap(self._unwarp(a + u * (b - a)))
+        return self._snap(self._unwarp(a + self._unit(u) * (b - a)))
 
     def grid(self, n: int | None = None) -> list[float]:
         """The step grid if the dimension has a step, else ``n`` points evenly
@@ -303,7 +313,7 @@ class IntUniform(Dimension):
         return float(min(max((z - a) / (b - a), 0.0), 1.0))
 
     def from_unit(self, u: float) -> int:
-        u = min(max(float(u), 0.0), 1.0)
+        u = self._unit(u)
         if self._values is not None:
             return self._values[min(int(u * len(self._values)), len(self._values) - 1)]
         a, b = self._bounds()
@@ -355,6 +365,9 @@ class Choice(Dimension):
             if not (o is None or isinstance(o, (str, bool, int, float))):
                 self._fail(f"option {o!r} is invalid: options must be strings, numbers, "
                            "booleans or None (they are stored as JSON)")
+            if isinstance(o, float) and not math.isfinite(o):
+                self._fail(f"option {o!r} is invalid: options must be finite numbers (NaN is not equal to "
+                           "itself, so a stored NaN could never be matched again; JSON has no inf)")
         keys = [self._key(o) for o in self.options]
         if len(set(keys)) != len(keys):
             self._fail(f"options={self.options!r} is invalid: options must be distinct")
@@ -379,7 +392,7 @@ class Choice(Dimension):
 
     def from_unit(self, u: float) -> Any:
         k = len(self.options)
-        return self.options[min(max(int(float(u) * k), 0), k - 1)]
+        return self.options[min(int(self._unit(u) * k), k - 1)]
 
     def grid(self, n: int | None = None) -> list:
         return list(self.options)
@@ -456,7 +469,8 @@ class Space:
         return np.array([d.to_unit(params[n]) for n, d in self.dims.items()], dtype=np.float64)
 
     def from_unit(self, u: Any) -> dict:
-        """The configuration at the unit vector ``u`` (values clipped to ``[0, 1]``)."""
+        """The configuration at the unit vector ``u`` (each coordinate in ``[0, 1]``, else
+        ``ValueError`` naming the dimension)."""
         u = np.asarray(u, dtype=np.float64).reshape(-1)
         if u.shape[0] != len(self):
             raise ValueError(f"search space: a unit vector needs {len(self)} coordinates, got {u.shape[0]}")

@@ -1,31 +1,41 @@
-"""The ask/tell strategy interface every search strategy plugin implements.
+"""The two plugin contracts of a search: samplers (strategies) and pruners.
 
-A strategy proposes configurations (``ask``) and learns from their results
-(``tell``). Lower values are better. It draws every random number from
-``self.rng`` (seeded with ``seed``), so the same seed and the same sequence of
-asks and tells give the same proposals - that is how a resumed search continues
-deterministically: the runner rebuilds the strategy from its seed and replays
-the recorded asks and tells in their original order.
+A **strategy** proposes the configuration of trial ``number`` from the study's trials
+(``propose(trials, number)``): every trial so far, ``running`` ones included (so a
+model-based strategy can spread parallel proposals, the "constant liar"), each with
+``number``, ``params``, ``status`` and ``value`` (to minimize: the runner negates a
+maximized objective; ``None`` unless complete or pruned). It keeps no state of its own and
+draws every random number from ``self.rng``, which is seeded from ``(seed, number)``: so the
+same trials give the same proposal, and resuming a study is reopening its storage.
 
-A plugin registers a factory ``factory(space, seed=None, **hparams) ->
-Strategy``; a ``Strategy`` subclass is such a factory::
+A plugin registers a factory ``factory(space, seed=None, **hparams) -> Strategy``; a
+``Strategy`` subclass is such a factory::
 
     from tinygrad_init import hookimpl
     from tinygrad_init.search import Strategy
 
-    class Sobolish(Strategy):
-        def ask(self):
+    class Uniformly(Strategy):
+        def propose(self, trials, number):
             return self.space.from_unit(self.rng.random(len(self.space)))
 
     @hookimpl
     def tinygrad_init_add_search_strategies():
-        return {"sobolish": Sobolish}
+        return {"uniformly": Uniformly}
+
+``ask()`` / ``tell(params, value)`` / ``ask_batch(n)`` drive a strategy directly (the
+conformance kit, benchmarks): they keep the trials in a list and call ``propose``.
+
+A **pruner** (``tinygrad_init_add_pruners``) decides, at each ``trial.report(step, value)``,
+whether the trial should stop: ``prune(study, trial) -> bool`` from the intermediate values
+of the study's trials (``trial.intermediate`` ends with the new report). Values there keep
+the objective's sign; ``study.sign`` is -1 when the study maximizes. A pruner with a
+``budget`` (Hyperband's ``max_resource``) gives it to every trial as ``trial.budget``.
 """
 from __future__ import annotations
 
 import math
 from numbers import Real
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
@@ -33,37 +43,20 @@ from .space import Space
 
 
 class SearchExhausted(Exception):
-    """Raised by :meth:`Strategy.ask` when it has nothing to propose.
+    """Raised by :meth:`Strategy.propose` when it has nothing (more) to propose: a manual
+    list or a grid is used up. The runner then ends the search once no trial is running.
 
-    Either for good (a manual list or a grid is used up, Hyperband proposed all
-    its configurations) or until results still pending are told (a strategy may
-    wait for them). The runner then stops asking until a running trial
-    finishes, and ends the search when none is running.
-
-    Not a ``StopIteration`` on purpose: that one turns into ``RuntimeError``
-    inside generators.
-    """
+    Not a ``StopIteration`` on purpose: that one turns into ``RuntimeError`` inside
+    generators."""
 
 
-class Proposal(dict):
-    """A configuration (a plain ``dict`` of the space's names) that carries a
-    resource ``budget`` (e.g. epochs) and a ``bracket`` (the group whose trials a
-    pruning strategy compares, as Hyperband's proposals do). The runner copies
-    them to ``trial.budget`` and ``trial.bracket``; the objective should train
-    for that budget. Strategies without budgets return plain dicts (both are
-    then ``None``). The bracket is not stored: a resume gets it by replaying."""
-
-    def __init__(self, params: Mapping[str, Any], budget: float | None = None,
-                 bracket: int | None = None):
-        super().__init__(params)
-        self.budget, self.bracket = budget, bracket
-
-    def __repr__(self) -> str:
-        return (f"Proposal({dict.__repr__(self)}, budget={self.budget!r}"
-                + (f", bracket={self.bracket!r})" if self.bracket is not None else ")"))
-
-    def __reduce__(self):
-        return (Proposal, (dict(self), self.budget, self.bracket))
+class Observed(NamedTuple):
+    """What a strategy sees of a trial: ``value`` is to be minimized, ``None`` unless the
+    trial is ``complete`` or ``pruned`` (then its last reported value)."""
+    number: int
+    params: dict
+    status: str
+    value: float | None
 
 
 def clean_value(value: Any) -> float | None:
@@ -82,20 +75,16 @@ def clean_value(value: Any) -> float | None:
 
 
 class Strategy:
-    """Base class of search strategies.
+    """Base class of search strategies (samplers).
 
     :param space: the :class:`~tinygrad_init.search.Space` to search (a dict of
         dimensions is converted).
-    :param seed: seed of ``self.rng`` (an ``np.random.Generator``); ``None`` means
-        fresh OS entropy (not reproducible).
+    :param seed: the seed; proposal ``number`` draws from
+        ``np.random.default_rng([seed, number])`` as ``self.rng``. ``None`` means fresh OS
+        entropy (not reproducible).
 
-    Attributes: ``space``, ``seed``, ``rng``, ``history`` (the list of
-    ``(params, value)`` told so far, value ``None`` for failed trials).
-
-    Subclasses implement :meth:`ask` and usually extend :meth:`tell` (calling
-    ``super().tell(params, value)``). Strategies whose factories need
-    hyperparameters set ``conformance_examples`` on the factory (a list of
-    keyword dicts) for the conformance kit.
+    Subclasses implement :meth:`propose`. Strategies whose factories need hyperparameters
+    set ``conformance_examples`` on the factory (a list of keyword dicts) for the kit.
     """
 
     def __init__(self, space: Space | Mapping[str, Any], seed: int | None = None):
@@ -103,33 +92,56 @@ class Strategy:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
                                  or seed < 0):
             raise ValueError(f"{self.strategy_name}: seed={seed!r} is invalid: must be an integer >= 0 or None")
-        self.seed = seed
-        self.rng = np.random.default_rng(seed)
-        self.history: list[tuple[dict, float | None]] = []
+        self.seed = None if seed is None else int(seed)
+        self._rng = np.random.default_rng(seed)  # until the first proposal draws
+        self._number: int | None = None
+        self.trials: list[Observed] = []  # of ask/tell
 
     @property
     def strategy_name(self) -> str:
         return getattr(self, "name", None) or type(self).__name__
 
-    def ask(self) -> dict:
-        """Propose the next configuration: a dict ``{name: value}`` inside the
-        space (or a :class:`Proposal` carrying a budget).
+    @property
+    def rng(self) -> np.random.Generator:
+        """The generator of the proposal being made, seeded from ``(seed, number)``."""
+        if self._number is not None:
+            self._rng = np.random.default_rng(None if self.seed is None else [self.seed, self._number])
+            self._number = None
+        return self._rng
 
-        :raises SearchExhausted: when there is nothing to propose (now or ever).
-        """
-        raise NotImplementedError(f"{self.strategy_name} does not implement ask()")
+    def propose(self, trials: list[Observed], number: int) -> dict:
+        """The configuration of trial ``number`` (a dict ``{name: value}`` inside the space),
+        given the study's ``trials`` (by number; running ones have ``value`` ``None``).
+
+        :raises SearchExhausted: when there is nothing more to propose."""
+        raise NotImplementedError(f"{self.strategy_name} does not implement propose(trials, number)")
+
+    def __call__(self, trials: list[Observed], number: int) -> dict:
+        """What the runner calls: :meth:`propose` with ``self.rng`` seeded for ``number``."""
+        self._number = number
+        try:
+            return self.propose(trials, number)
+        finally:
+            self._number = None
+
+    # -- direct driving (the kit, benchmarks, notebooks)
+    def ask(self) -> dict:
+        """Propose the next configuration (recorded as running until :meth:`tell`)."""
+        params = self(list(self.trials), len(self.trials))
+        self.trials.append(Observed(len(self.trials), dict(params), "running", None))
+        return params
 
     def tell(self, params: Mapping[str, Any], value: Any) -> None:
-        """Report the result of a proposal: ``value`` to minimize, or ``None``
-        (NaN, inf) for a failed trial. Pass back the object ``ask`` returned.
-        The base class appends ``(dict(params), value_or_None)`` to ``history``."""
-        self.history.append((dict(params), clean_value(value)))
+        """The result of a proposal: ``value`` to minimize, ``None``/NaN/inf for a failed trial."""
+        for i, t in enumerate(self.trials):
+            if t.status == "running" and t.params == dict(params):
+                v = clean_value(value)
+                self.trials[i] = t._replace(status="failed" if v is None else "complete", value=v)
+                return
+        raise ValueError(f"{self.strategy_name}: tell({dict(params)!r}) does not match a pending proposal")
 
     def ask_batch(self, n: int) -> list[dict]:
-        """Up to ``n`` proposals to evaluate in parallel, without results in
-        between. The default calls :meth:`ask` ``n`` times and stops early at
-        :class:`SearchExhausted`; an empty list means nothing can be proposed
-        now. Model-based strategies may override it to spread a batch out."""
+        """Up to ``n`` proposals without results in between (fewer if exhausted)."""
         out: list[dict] = []
         for _ in range(int(n)):
             try:
@@ -138,25 +150,38 @@ class Strategy:
                 break
         return out
 
-    def should_prune(self, trial: Any, step: int, value: float) -> bool:
-        """Whether ``trial`` (which just reported ``value`` at ``step``; its
-        ``intermediate`` ends with that report) should stop early. The runner asks
-        at every ``trial.report`` of a trial in the driver process
-        (``executor=None``) and when it replays the stored reports of finished
-        trials on resume, in their original order; ``trial.should_prune()``
-        returns the answer for the last report. The default never prunes."""
-        return False
 
-    def pruning_board(self) -> Any:
-        """For trials in worker processes: ``None`` (the default: they are never
-        pruned), or a picklable object holding all the pruning state, whose
-        ``report(number, bracket, count, value) -> bool`` records the ``count``-th
-        report of trial ``number`` and says whether to prune it. The runner hosts a
-        copy (replayed state included) for the run and links the workers' trials
-        to it; ``should_prune`` must then give the same answers on it."""
-        return None
+class Halton:
+    """Scrambled Halton points in ``[0, 1)^d`` (one random permutation of the digits per
+    dimension and level, fixed by ``seed``): ``Halton(d, seed)(i)`` is point number ``i``.
+    A space-filling start for model-based strategies."""
 
-    def best(self) -> tuple[dict, float] | None:
-        """The best ``(params, value)`` told so far, or ``None``."""
-        ok = [(p, v) for p, v in self.history if v is not None]
-        return min(ok, key=lambda pv: pv[1]) if ok else None
+    def __init__(self, d: int, seed: int | None = None):
+        rng, primes, k = np.random.default_rng(seed), [], 2
+        while len(primes) < d:
+            if all(k % p for p in primes):
+                primes.append(k)
+            k += 1
+        self.perms = [[rng.permutation(p) for _ in range(int(math.ceil(53 / math.log2(p))))] for p in primes]
+
+    def __call__(self, i: int) -> np.ndarray:
+        out = np.empty(len(self.perms))
+        for j, perms in enumerate(self.perms):
+            p, k, f, x = len(perms[0]), int(i), 1.0 / len(perms[0]), 0.0
+            for perm in perms:
+                x += perm[k % p] * f
+                k //= p
+                f /= p
+            out[j] = x
+        return out
+
+
+class Pruner:
+    """Base class of pruners: ``prune(study, trial) -> bool`` at every report of a trial.
+
+    ``budget``: the resource each trial may use (``trial.budget``), or ``None``."""
+
+    budget: Any = None
+
+    def prune(self, study: Any, trial: Any) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} does not implement prune(study, trial)")
