@@ -330,39 +330,49 @@ class Counting:
 
 
 class UnitStrategy(Strategy):
-    def ask(self):
+    def propose(self, trials, number):
         return self.space.from_unit(self.rng.random(len(self.space)))
 
 
 class OverOne(UnitStrategy):
-    def ask(self):
+    def propose(self, trials, number):
         return self.space.from_unit(self.rng.random(len(self.space)) * 1.5)  # clipped to the bound
 
 
 class OutOfSpace(UnitStrategy):
-    def ask(self):
-        return {**super().ask(), "x": 7.0}
+    def propose(self, trials, number):
+        return {**super().propose(trials, number), "x": 7.0}
 
 
 class GlobalRandom(UnitStrategy):
-    def ask(self):
+    def propose(self, trials, number):
         return self.space.from_unit(np.random.random(len(self.space)))
 
 
 class LostAfterFailure(UnitStrategy):
-    failed = False
-
-    def tell(self, params, value):
-        super().tell(params, value)
-        self.failed = self.failed or self.history[-1][1] is None
-
-    def ask(self):
-        return {**super().ask(), "x": 6.0} if self.failed else super().ask()
+    def propose(self, trials, number):
+        p = super().propose(trials, number)
+        return {**p, "x": 6.0} if any(t.status == "failed" for t in trials) else p
 
 
 class BatchTooLarge(UnitStrategy):
     def ask_batch(self, n):
         return [self.ask() for _ in range(n + 1)]
+
+
+class IntAnswers:
+    def prune(self, study, trial):
+        return 0  # not a bool
+
+
+class CoinFlip:
+    def prune(self, study, trial):
+        return bool(np.random.random() < 0.3)  # not a function of the study's reports
+
+
+class IgnoresSign:
+    def prune(self, study, trial):
+        return trial.intermediate[-1][1] > 1.2  # compares raw values: wrong for a maximized study
 
 
 class MisspelledHook:
@@ -417,6 +427,9 @@ BROKEN = {  # (kind, check[, variant]) -> (factory, hparams, what the failure sa
     ("search_strategy", "reproducible"): (GlobalRandom, {}, "two instances with seed=0 proposed different"),
     ("search_strategy", "tolerates_failures"): (LostAfterFailure, {}, "after failed trials .* is outside the space"),
     ("search_strategy", "ask_batch"): (BatchTooLarge, {}, "ask_batch.4. must return a list of at most 4"),
+    ("pruner", "answers_bool"): (IntAnswers, {}, "prune.. returned 0, not a bool"),
+    ("pruner", "deterministic"): (CoinFlip, {}, "two fresh builds answered differently"),
+    ("pruner", "sign"): (IgnoresSign, {}, "a maximized study .* is pruned differently"),
     ("callback", "builds"): (lambda: None, {}, "the factory returned None"),
     ("callback", "hooks"): (MisspelledHook, {}, "'tinygrad_init_epoch_ends' is not a tinygrad_init hook "
                                             r"\(did you mean 'tinygrad_init_epoch_end'\?\)"),
@@ -465,7 +478,7 @@ def test_the_halton_example_passes_the_kit_with_its_own_hyperparameters(monkeypa
     from tinygrad_init.search import Space
     _docs_halton(monkeypatch)
     reg = PluginRegistry([entry_point("halton", "docs_halton", "docs-dist")], env={}).load()
-    assert reg.build("search_strategy", "halton", Space({"x": (1, 2)}), seed=0, skip=3).index == 3
+    assert reg.build("search_strategy", "halton", Space({"x": (1, 2)}), seed=0, skip=3).skip == 3
     with pytest.raises(TypeError, match=r"unknown hyperparameter 'skpi' \(did you mean 'skip'\?\); "
                                         r"accepted: seed, skip, shift"):
         reg.build("search_strategy", "halton", Space({"x": (1, 2)}), seed=0, skpi=3)
