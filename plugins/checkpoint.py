@@ -62,7 +62,7 @@ class Checkpoint:
 
     @hookimpl(trylast=True)  # after early stopping's train_end has restored the best weights
     def tinygrad_init_train_end(self, trainer, history):
-        if str(history.stop_reason or "").startswith("early stopping"):
+        if getattr(history.stop_reason, "kind", None) == "early_stopping":
             self.saved.append(trainer.save_checkpoint(self.path))
 
     def __repr__(self):

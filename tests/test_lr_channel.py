@@ -114,24 +114,30 @@ def test_search_reports_a_dimension_that_changes_nothing(tmp_path):
         n_trials = 1
         storage = "sqlite:///t.db"
         [space."{dim}"]
-        type = "uniform"
-        lo = 0.5
-        hi = 0.9
+        type = "{kind}"
+        lo = {lo}
+        hi = {hi}
         [objective]
         kind = "train"
         config = "train.toml"
     """)
-    for dim, ok in (("schedule.gamma", False), ("optimizer.lr", True)):
+    for dim, kind, lo, hi, ok in (("output.checkpoint_every", "int", 1, 3, False),
+                                  ("schedule.gamma", "uniform", 0.5, 0.9, False),
+                                  ("optimizer.lr", "uniform", 0.5, 0.9, True)):
         p = tmp_path / "s.toml"
-        p.write_text(search.replace("{dim}", dim))
+        p.write_text(search.replace("{dim}", dim).replace("{kind}", kind).replace("{lo}", str(lo))
+                     .replace("{hi}", str(hi)))
         console = Console(width=400, force_terminal=False)
         with console.capture() as cap:
             code = main(["search", str(p)], console=console)
         out = " ".join(cap.get().split())
         if ok:
             assert code == 0, out
-        else:  # no [schedule] name: the gamma of no schedule; every trial trains the same run
-            assert code == 1 and '[space."schedule.gamma"] changes nothing' in out, out
+        elif dim == "schedule.gamma":  # the gamma of no schedule: refused as a config error
+            assert code == 1 and "[schedule] needs a 'name'" in out, out
+            assert not (tmp_path / "t.db").exists()
+        else:  # checkpoints every 1 or 3 epochs: every trial trains the same run
+            assert code == 1 and f'[space."{dim}"] changes nothing' in out, out
             assert not (tmp_path / "t.db").exists()
 
 

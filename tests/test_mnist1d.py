@@ -78,13 +78,13 @@ def test_mnist1d_table_quick_run_prints_the_table_and_saves_the_plot(tmp_path):
     png = tmp_path / "mnist1d.png"
     env = {**os.environ, "NO_COLOR": "1", "OPENBLAS_NUM_THREADS": "1"}
     res = subprocess.run([sys.executable, str(root / "examples" / "mnist1d_table.py"), "--quick",
-                          "--models", "lr,mlp,gru", "--plot", str(png)],
+                          "--plot", str(png)],
                          capture_output=True, text=True, env=env, timeout=600)
     assert res.returncode == 0, res.stderr
     out = res.stdout
     assert "MNIST-1D test accuracy (the paper's table)" in out
     for label, paper in (("logistic regression", 32), (r"MLP 40-100-100-10 \(residual\)", 68),
-                         (r"GRU \(bidirectional, hidden 6\)", 91)):
+                         (r"CNN \(3 x Conv1d, 25 channels\)", 94), (r"GRU \(bidirectional, hidden 6\)", 91)):
         row = re.search(rf"│ {label}\s+│\s+(\d+) │\s+100 │\s+(\d+\.\d) │\s+{paper} │\s+([+-]\d+\.\d) │"
                         rf"\s+(\d+\.\d\d) │", out)
         assert row, f"no table row for {label} in\n{out}"

@@ -72,7 +72,7 @@ def test_section_mistakes_are_named(tmp_path, extra, field, hint):
     ('{type = "flatten", start_dim = 2}', "model.layers.1.start_dim", "flatten layers take no other field"),
     ('{type = "leaky_relu", slope = 0.2}', "model.layers.1.slope", "(did you mean 'negative_slope'?)"),
     ('{type = "maxpool2d", kernel = 2, strde = 2}', "model.layers.1.strde", "(did you mean 'stride'?)"),
-    ('{type = "relu6"}', "model.layers.1", "(did you mean 'relu'?)"),
+    ('{type = "reluu"}', "model.layers.1", "(did you mean 'relu'?)"),
 ])
 def test_unknown_keys_on_layers_are_named_with_did_you_mean(tmp_path, layer, field, hint):
     text = CONFIG.replace('{type = "relu"}', layer)
@@ -201,7 +201,7 @@ def test_resume_given_the_output_folder_finds_its_checkpoint(tmp_path):
 
 def test_json_prints_null_for_nan(tmp_path, monkeypatch):
     history = History([{"epoch": 1, "train_loss": float("nan"), "val_loss": float("inf"), "lr": 0.1}])
-    monkeypatch.setattr(experiment, "run", lambda *a, **k: (history, None))
+    monkeypatch.setattr(experiment, "fit", lambda *a, **k: history)
     code, out = run_cli(["train", str(write(tmp_path)), "--json"])
     assert "NaN" not in out and "Infinity" not in out
     assert json.loads(out)["train_loss"] is None and json.loads(out)["lr"] == 0.1
@@ -236,6 +236,7 @@ def test_set_null_removes_a_key_as_the_shipped_config_says(tmp_path):
     cfg = load_config(shipped, ["schedule.name='cosine'", "schedule.T_max=20", "schedule.gamma=null"])
     assert "gamma" not in cfg["schedule"]
     sched = {k: v for k, v in cfg["schedule"].items() if k not in ("name", "unit")}
+    sched.setdefault("lr0", cfg["optimizer"]["lr"])  # a schedule without lr0 takes optimizer.lr
     assert tgi.schedule("cosine", **sched)(0) == pytest.approx(0.03)
 
 

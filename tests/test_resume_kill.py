@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import tinygrad_init as tgi
-from tinygrad_init.checkpoint import load_checkpoint, split
+from tinygrad_init.checkpoint import callback_prefixes, load_checkpoint, split
 
 from test_trainer import data, model
 
@@ -58,7 +58,8 @@ def test_the_checkpoint_holds_every_callbacks_state_of_its_epoch(tmp_path, order
     t.fit((X, y), (X, yv), epochs=6, batch_size=16)
     arrays, meta = load_checkpoint(tmp_path / "ck.npz")
     i_es, i_rop = cbs.index(es), cbs.index(rop)
-    saved_es, saved_rop = split(arrays, f"callback{i_es}"), split(arrays, f"callback{i_rop}")
+    prefixes = callback_prefixes(cbs)
+    saved_es, saved_rop = split(arrays, prefixes[i_es]), split(arrays, prefixes[i_rop])
     assert int(saved_es["wait"]) == es.wait and float(saved_es["best"]) == es.best
     assert {k: float(v) for k, v in saved_rop.items()} == {k: float(v) for k, v in rop.state_dict().items()}
     assert float(arrays["optimizer/group.0.lr_scale"]) == t.optimizer.param_groups[0]["lr_scale"] < 1

@@ -5,11 +5,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import strategies as st
 
 import tinygrad_init as tgi
 from tinygrad_init import nn
 from tinygrad_init.rnn import rnn_sequence
-from tinygrad_init.testing import gradcheck
+from tinygrad_init.testing import check_op
 
 REF = np.load(Path(__file__).parent / "data" / "rnn_reference.npz")
 CASES = sorted({k.split("/")[0] for k in REF.files})
@@ -59,13 +60,20 @@ def test_one_node_per_sequence_and_float32_stays_float32():
     assert all(p.grad.dtype == np.float32 for p in m.parameters())
 
 
-def test_gradcheck_the_fused_op_in_every_mode_and_direction():
-    rng = np.random.default_rng(1)
-    for mode, gates, S in (("rnn_tanh", 1, 3), ("rnn_relu", 1, 3), ("gru", 3, 3), ("lstm", 4, 6)):
-        for reverse in (False, True):
-            args = [rng.standard_normal(s) for s in ((4, 2, 2), (2, S), (gates * 3, 2),
-                                                      (gates * 3, 3), (gates * 3,), (gates * 3,))]
-            gradcheck(lambda *a: rnn_sequence(*a, mode=mode, reverse=reverse), *args)
+@st.composite
+def _sequence_inputs(draw):
+    mode = draw(st.sampled_from(["rnn_tanh", "rnn_relu", "gru", "lstm"]))
+    T, B, I, H = (draw(st.integers(1, n)) for n in (4, 3, 3, 3))
+    G, S = {"rnn_tanh": 1, "rnn_relu": 1, "gru": 3, "lstm": 4}[mode] * H, 2 * H if mode == "lstm" else H
+    shapes = ((T, B, I), (B, S), (G, I), (G, H), (G,), (G,))
+    seed = draw(st.integers(0, 2 ** 16))
+    rng = np.random.default_rng(seed)
+    arrays = tuple(rng.standard_normal(s) for s in shapes)
+    return arrays, {"mode": mode, "reverse": draw(st.booleans())}
+
+
+def test_check_op_on_the_fused_sequence_op():
+    check_op(rnn_sequence, 6, inputs=_sequence_inputs(), max_examples=40)
 
 
 def test_default_init_is_uniform_one_over_sqrt_hidden():
@@ -122,6 +130,10 @@ def test_bad_input_names_the_layer_and_shapes():
         m(np.zeros((5, 2, 3)), (np.zeros((1, 2, 4)), np.zeros((2, 2, 4))))
     with pytest.raises(ValueError, match="hx must be a tuple"):
         m(np.zeros((5, 2, 3)), np.zeros((2, 2, 4)))
+    with pytest.raises(ValueError, match="hx must hold both h0 and c0"):
+        m(np.zeros((5, 2, 3)), (np.zeros((2, 2, 4)), None))
+    with pytest.raises(ValueError, match=r"LSTMCell\(3, 4\): hx must be a tuple \(h, c\) of arrays"):
+        nn.LSTMCell(3, 4)(np.zeros((2, 3)), (np.zeros((2, 4)), None))
     with pytest.raises(ValueError, match=r"GRUCell\(3, 4\): h has shape \(3, 4\), expected \(2, 4\)"):
         nn.GRUCell(3, 4)(np.zeros((2, 3)), np.zeros((3, 4)))
     with pytest.raises(ValueError, match="nonlinearity='sigmoid' is invalid; allowed: tanh, relu"):
@@ -166,6 +178,16 @@ def test_rnn_init_example_quick_run(tmp_path):
     for setup in (r"ReLU RNN, W_hh identity \(IRNN\)", r"ReLU RNN, W_hh ~ N\(0, 0\.001\^2\)",
                   "tanh RNN, W_hh orthogonal", r"tanh RNN, W_hh ~ N\(0, 1/hidden\)",
                   "LSTM, forget bias 1", "LSTM, forget bias 0"):
-        assert re.search(rf"│ {setup}\s+│\s+(\d+\.\d{{4}}|diverged) │\s+(\d+\.\d{{4}}|diverged) │", out), setup
+        cell = r"(\d+\.\d{4}|diverged) \((ep \d+|-)\)"
+        assert re.search(rf"│ {setup}\s+│\s+{cell} │\s+{cell} │", out), setup
     assert out.count("epoch   2/2  train_loss") == 12  # the rich logger, for every run
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rnn_module_can_be_imported_before_nn():
+    import subprocess
+    import sys
+
+    code = "from tinygrad_init.rnn import GRU; from tinygrad_init import nn; assert nn.GRU is GRU"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr

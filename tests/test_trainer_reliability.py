@@ -115,7 +115,7 @@ def test_bad_trainer_inputs_are_named():
     h = t.fit((X, y), epochs=np.int64(2), batch_size=np.int64(8))  # NumPy integers are integers
     assert len(h) == 2 and t.steps_per_epoch == 15
     assert t.predict(X, batch_size=np.int64(50)).shape == (120, 3)
-    with pytest.raises(ValueError, match="epochs=True is invalid"):
+    with pytest.raises(TypeError, match="epochs=True is invalid"):
         t.fit((X, y), epochs=True)
     with pytest.raises(TypeError, match=r"callbacks='rich_logger' is invalid: .*callbacks=\['rich_logger'\]"):
         trainer(model(), callbacks="rich_logger")
@@ -218,7 +218,7 @@ dir = "{out_dir}"
 
 def test_json_output_has_no_nan(tmp_path, capsys):
     import json
-    assert experiment._json_value({"a": float("nan"), "b": {"c": float("-inf")}, "d": 1.5}) == \
+    assert experiment.json_safe({"a": float("nan"), "b": {"c": float("-inf")}, "d": 1.5}) == \
         {"a": None, "b": {"c": None}, "d": 1.5}
     cfg = tmp_path / "c.toml"
     cfg.write_text("""

@@ -1,110 +1,514 @@
-"""Convolution and pooling (NCHW), attached to Tensor as methods (``x.conv2d(w)``) and used
-by ``functional`` and ``nn``."""
+"""Convolution and pooling with PyTorch's semantics (NCHW / NCL input), as rules through ``op``.
+
+Each public function checks its arguments (errors name the function, the argument and the
+value or both shapes), then calls one rule. 1-d functions are the 2-d ones on (N, C, 1, L).
+
+Inside a rule the arrays are channels-last, (N, H, W, C), whatever layout the NCHW input has
+in memory: the im2col copy then moves rows of ``kw * C`` contiguous numbers, and a conv's
+output (rows of ``C`` from one matmul) is returned as an NCHW view of NHWC memory with no
+copy; ReLU and pooling keep that layout, so the next conv reads it contiguously again.
+Pooling works on the ``kh * kw`` strided views of the padded input, one per kernel offset
+(no window copy, no argmax over a copied axis).
+"""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
-from .tensor import _NO, Tensor, _const, _mode, _node, _pair
+from .tensor import Tensor, op
 
 
-def conv2d(self: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
-           padding: Any = 0, dilation: Any = 1) -> Tensor:
-    """2-d cross-correlation, PyTorch semantics: x (N, C, H, W), weight (O, C, kh, kw)."""
-    x, w = self.data, (weight.data if isinstance(weight, Tensor) else np.asarray(weight))
-    if x.ndim != 4 or w.ndim != 4 or x.shape[1] != w.shape[1]:
-        raise ValueError(f"conv2d: input shape {x.shape} and weight shape {w.shape} don't "
-                         f"match (expected (N, C, H, W) and (O, C, kh, kw))")
-    (sh, sw), (ph, pw), (dh, dw) = (_pair(stride, "conv2d: stride"),
-                                    _pair(padding, "conv2d: padding"),
-                                    _pair(dilation, "conv2d: dilation"))
-    N, C, H, W = x.shape
-    O, _, kh, kw = w.shape
-    ekh, ekw = (kh - 1) * dh + 1, (kw - 1) * dw + 1
-    Hp, Wp = H + 2 * ph, W + 2 * pw
-    if sh < 1 or sw < 1 or dh < 1 or dw < 1 or ph < 0 or pw < 0 or Hp < ekh or Wp < ekw:
-        raise ValueError(f"conv2d: kernel {(kh, kw)} (dilation {(dh, dw)}) doesn't fit input "
-                         f"{(H, W)} with padding {(ph, pw)} and stride {(sh, sw)}")
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
-    win = np.lib.stride_tricks.sliding_window_view(xp, (ekh, ekw), axis=(2, 3))
-    win = win[:, :, ::sh, ::sw, ::dh, ::dw]  # (N, C, OH, OW, kh, kw)
-    OH, OW = win.shape[2], win.shape[3]
-    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(N * OH * OW, C * kh * kw)  # im2col copy
-    w2 = w.reshape(O, C * kh * kw)
-    d = (cols @ w2.T).reshape(N, OH, OW, O).transpose(0, 3, 1, 2)
-    b = bias.data if isinstance(bias, Tensor) else bias
-    if b is not None:
-        d = d + b.reshape(1, O, 1, 1)
-    rx, rw = self._rg, isinstance(weight, Tensor) and weight._rg
-    rb = isinstance(bias, Tensor) and bias._rg
-    if not (_mode.enabled and (rx or rw or rb)):
-        return _const(d)
+# ---------------------------------------------------------------------- argument checks
+def _isint(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
-    def back(g: np.ndarray) -> tuple:
-        g2 = g.transpose(0, 2, 3, 1).reshape(N * OH * OW, O)
-        gw = (g2.T @ cols).reshape(w.shape) if rw else None
-        gb = g.sum(axis=(0, 2, 3)) if rb else None
+
+def _ints(fn: str, name: str, v: Any, n: int, lo: int) -> tuple:
+    vals = (v,) * n if _isint(v) else tuple(v) if isinstance(v, (tuple, list)) else None
+    if vals is None or len(vals) != n or not all(_isint(a) for a in vals):
+        raise TypeError(f"{fn}: {name}={v!r} is invalid: must be an int or a tuple of {n} ints")
+    if any(a < lo for a in vals):
+        raise ValueError(f"{fn}: {name}={v!r} is invalid: must be >= {lo}")
+    return tuple(int(a) for a in vals)
+
+
+def _data(x: Any) -> np.ndarray:
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+def _input(fn: str, x: Any, nd: int, ints: bool = False) -> Tensor:
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    if x.ndim != nd + 2:
+        lay = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
+        raise ValueError(f"{fn}: input shape {tuple(x.shape)} is not {lay}")
+    if x.dtype.kind != "f" and not (ints and x.dtype.kind in "iu"):
+        raise TypeError(f"{fn}: input must be a float tensor, got dtype {x.dtype}")
+    return x
+
+
+def _needs(*ts: Any) -> tuple:
+    # Rules can't see which inputs want a gradient; the first conv of a network would pay a
+    # col2im for the input image otherwise (a third of that layer's backward).
+    return tuple(isinstance(t, Tensor) and t.requires_grad for t in ts)
+
+
+def _as2d(a: np.ndarray, nd: int) -> np.ndarray:
+    return a[:, :, None, :] if nd == 1 else a
+
+
+def _from2d(a: np.ndarray, nd: int) -> np.ndarray:
+    return a[:, :, 0, :] if nd == 1 else a
+
+
+def _spatial(v: tuple, nd: int, fill: int) -> tuple:
+    return (fill,) + v if nd == 1 else v
+
+
+# ---------------------------------------------------------------------- array kernels
+def _padded(xh: np.ndarray, pads: tuple, fill: float) -> np.ndarray:
+    """Channels-last (N, H, W, C) view -> contiguous padded copy; pads (top, bottom, left, right)."""
+    t, b, l, r = pads
+    if not (t or b or l or r):
+        return np.ascontiguousarray(xh)
+    n, h, w, c = xh.shape
+    out = np.empty((n, h + t + b, w + l + r, c), xh.dtype)
+    out[:, :t] = fill
+    out[:, t + h:] = fill
+    out[:, t:t + h, :l] = fill
+    out[:, t:t + h, l + w:] = fill
+    out[:, t:t + h, l:l + w] = xh
+    return out
+
+
+def _offsets(k: tuple, s: tuple, d: tuple, o: tuple) -> list:
+    """Per kernel offset (i, j): the slices of a padded (N, H, W, C) array it reads."""
+    return [(slice(i * d[0], i * d[0] + s[0] * (o[0] - 1) + 1, s[0]),
+             slice(j * d[1], j * d[1] + s[1] * (o[1] - 1) + 1, s[1]))
+            for i in range(k[0]) for j in range(k[1])]
+
+
+def _cols(xp: np.ndarray, k: tuple, s: tuple, d: tuple, o: tuple, groups: int) -> np.ndarray:
+    """im2col of a padded channels-last array: (groups, N*OH*OW, kh*kw*C/groups), one copy."""
+    n, _, _, c = xp.shape
+    sn, sh, sw, sc = xp.strides
+    cg = c // groups
+    win = as_strided(xp, (groups, n, o[0], o[1], k[0], k[1], cg),
+                     (sc * cg, sn, sh * s[0], sw * s[1], sh * d[0], sw * d[1], sc), writeable=False)
+    return win.reshape(groups, n * o[0] * o[1], k[0] * k[1] * cg)
+
+
+def _wmat(w: np.ndarray, groups: int) -> np.ndarray:
+    """(O, C/g, kh, kw) -> (g, O/g, kh*kw*C/g), the column order of ``_cols``."""
+    o, cg, kh, kw = w.shape
+    return w.reshape(groups, o // groups, cg, kh, kw).transpose(0, 1, 3, 4, 2).reshape(
+        groups, o // groups, kh * kw * cg)
+
+
+def _wback(gm: np.ndarray, shape: tuple) -> np.ndarray:
+    """Inverse of ``_wmat``: (g, O/g, kh*kw*C/g) -> (O, C/g, kh, kw)."""
+    o, cg, kh, kw = shape
+    return np.ascontiguousarray(gm.reshape(o, kh, kw, cg).transpose(0, 3, 1, 2))
+
+
+def _rows(gh: np.ndarray, groups: int) -> np.ndarray:
+    """(N, OH, OW, O) channels-last -> (g, M, O/g)."""
+    m, o = gh.shape[0] * gh.shape[1] * gh.shape[2], gh.shape[3]
+    g2 = gh.reshape(m, o)
+    return g2[None] if groups == 1 else g2.reshape(m, groups, o // groups).transpose(1, 0, 2)
+
+
+def _unrows(r: np.ndarray, nhw: tuple) -> np.ndarray:
+    """(g, M, O/g) -> (N, OH, OW, O) channels-last."""
+    g, m, og = r.shape
+    out = r[0] if g == 1 else r.transpose(1, 0, 2).reshape(m, g * og)
+    return out.reshape(*nhw, g * og)
+
+
+def _col2im(dcols: np.ndarray, shape: tuple, k: tuple, s: tuple, d: tuple, o: tuple) -> np.ndarray:
+    """Adjoint of ``_cols``: scatter-add (g, M, kh*kw*Cg) into a padded (N, Hp, Wp, C) array."""
+    n, hp, wp, c = shape
+    g = dcols.shape[0]
+    cg = c // g
+    dc = dcols.reshape(g, n, o[0], o[1], k[0] * k[1], cg)
+    out = np.zeros((n, hp, wp, g, cg), dcols.dtype)
+    for idx, (si, sj) in enumerate(_offsets(k, s, d, o)):
+        out[:, si, sj] += dc[:, :, :, :, idx].transpose(1, 2, 3, 0, 4)
+    return out.reshape(shape)
+
+
+def _crop(xp: np.ndarray, pads: tuple, h: int, w: int) -> np.ndarray:
+    return xp[:, pads[0]:pads[0] + h, pads[2]:pads[2] + w]
+
+
+def _nchw(a: np.ndarray) -> np.ndarray:
+    return a.transpose(0, 3, 1, 2)
+
+
+def _nhwc(a: np.ndarray) -> np.ndarray:
+    return a.transpose(0, 2, 3, 1)
+
+
+# ---------------------------------------------------------------------- convolution rules
+@op(name="conv2d")
+def _conv_rule(x, w, *b, pads, stride, dilation, groups, out, need):
+    n, _, h, wd = x.shape
+    k = w.shape[2:]
+    xp = _padded(_nhwc(x), pads, 0)
+    cols = _cols(xp, k, stride, dilation, out, groups)
+    wm = _wmat(w, groups)
+    y = _unrows(np.matmul(cols, wm.transpose(0, 2, 1)), (n, *out))
+    if b:
+        y += b[0]
+
+    def back(g):
+        gr = _rows(_nhwc(g), groups)
+        gw = _wback(np.matmul(gr.transpose(0, 2, 1), cols), w.shape) if need[1] else None
         gx = None
-        if rx:  # col2im: scatter-add one kernel offset at a time
-            dc = (g2 @ w2).reshape(N, OH, OW, C, kh, kw).transpose(0, 3, 4, 5, 1, 2)
-            gxp = np.zeros((N, C, Hp, Wp), dtype=x.dtype)
-            for i in range(kh):
-                for j in range(kw):
-                    gxp[:, :, i * dh:i * dh + sh * (OH - 1) + 1:sh,
-                        j * dw:j * dw + sw * (OW - 1) + 1:sw] += dc[:, :, i, j]
-            gx = gxp[:, :, ph:ph + H, pw:pw + W] if ph or pw else gxp
-        return gx, gw, gb
-    return _node(d, (self, weight if isinstance(weight, Tensor) else _NO,
-                     bias if isinstance(bias, Tensor) else _NO), back)
+        if need[0]:
+            gx = _nchw(_crop(_col2im(np.matmul(gr, wm), xp.shape, k, stride, dilation, out),
+                             pads, h, wd))
+        return (gx, gw) + ((np.add.reduce(g, (0, 2, 3)) if need[2] else None,) if b else ())
+    return _nchw(y), back
 
-def _pool(self: Tensor, kernel_size: Any, stride: Any, padding: Any, kind: str) -> Tensor:
-    x = self.data
-    name = f"{kind}_pool2d"
-    if x.ndim != 4:
-        raise ValueError(f"{name}: expected input of shape (N, C, H, W), got {x.shape}")
-    kh, kw = _pair(kernel_size, f"{name}: kernel_size")
-    sh, sw = _pair(kernel_size if stride is None else stride, f"{name}: stride")
-    ph, pw = _pair(padding, f"{name}: padding")
-    N, C, H, W = x.shape
-    Hp, Wp = H + 2 * ph, W + 2 * pw
-    if (kh < 1 or kw < 1 or sh < 1 or sw < 1 or ph < 0 or pw < 0 or 2 * ph > kh
-            or 2 * pw > kw or Hp < kh or Wp < kw):
-        raise ValueError(f"{name}: kernel {(kh, kw)} doesn't fit input {(H, W)} with "
-                         f"padding {(ph, pw)} (at most half the kernel) and stride {(sh, sw)}")
-    fill = 0 if kind == "avg" else -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-    xp = (np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
-          if ph or pw else x)
-    win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
-    OH, OW = win.shape[2], win.shape[3]
-    if kind == "max":
-        flat = win.reshape(N, C, OH, OW, kh * kw)
-        arg = flat.argmax(axis=-1)  # ties: the first element gets the gradient
-        d = np.take_along_axis(flat, arg[..., None], -1)[..., 0]
+
+@op(name="conv_transpose2d")
+def _conv_t_rule(x, w, *b, pads, stride, dilation, groups, size, need):
+    # the adjoint of conv2d: x plays the conv's output gradient, the result its input gradient
+    n, _, h, wd = x.shape
+    k = w.shape[2:]
+    wm = _wmat(w, groups)  # w (C_in, C_out/g, kh, kw): conv2d's (O, C/g, kh, kw) with O = C_in
+    full = (n, size[0] + pads[0] + pads[1], size[1] + pads[2] + pads[3], w.shape[1] * groups)
+    xr = _rows(_nhwc(x), groups)
+    y = _crop(_col2im(np.matmul(xr, wm), full, k, stride, dilation, (h, wd)), pads, *size)
+    if b:
+        y = y + b[0]
+
+    def back(g):
+        cols = _cols(_padded(_nhwc(g), pads, 0), k, stride, dilation, (h, wd), groups)
+        gx = _nchw(_unrows(np.matmul(cols, wm.transpose(0, 2, 1)), (n, h, wd))) if need[0] else None
+        gw = _wback(np.matmul(xr.transpose(0, 2, 1), cols), w.shape) if need[1] else None
+        return (gx, gw) + ((np.add.reduce(g, (0, 2, 3)) if need[2] else None,) if b else ())
+    return _nchw(y), back
+
+
+def _conv_args(fn: str, x: Any, weight: Any, bias: Any, nd: int, stride: Any, dilation: Any,
+               groups: Any) -> tuple:
+    x = _input(fn, x, nd)
+    w = weight if isinstance(weight, Tensor) else Tensor(_data(weight), dtype=x.dtype)
+    if w.ndim != nd + 2:
+        raise ValueError(f"{fn}: weight shape {tuple(w.shape)} is not (out_channels, "
+                         f"in_channels/groups, {'k' if nd == 1 else 'kh, kw'})")
+    if not _isint(groups) or groups < 1:
+        raise ValueError(f"{fn}: groups={groups!r} is invalid: must be an int >= 1")
+    b = None if bias is None else bias if isinstance(bias, Tensor) else Tensor(_data(bias), dtype=x.dtype)
+    return (x, w, b, _ints(fn, "stride", stride, nd, 1), _ints(fn, "dilation", dilation, nd, 1),
+            int(groups))
+
+
+def _out_len(fn: str, size: int, k: int, s: int, d: int, p: int, x: Any) -> int:
+    o = (size + p - d * (k - 1) - 1) // s + 1
+    if o < 1:
+        raise ValueError(f"{fn}: kernel size {k} (dilation {d}) is larger than the padded input "
+                         f"({size} + padding {p}) of input shape {tuple(x.shape)}")
+    return o
+
+
+def _conv(fn: str, nd: int, x: Any, weight: Any, bias: Any, stride: Any, padding: Any,
+          dilation: Any, groups: Any) -> Tensor:
+    x, w, b, s, d, g = _conv_args(fn, x, weight, bias, nd, stride, dilation, groups)
+    c, o, k = x.shape[1], w.shape[0], w.shape[2:]
+    if c % g or o % g or w.shape[1] * g != c:
+        raise ValueError(f"{fn}: input shape {tuple(x.shape)} and weight shape {tuple(w.shape)} "
+                         f"don't match with groups={g} (expected input channels = weight.shape[1] * "
+                         f"groups = {w.shape[1] * g} and out_channels {o} divisible by groups)")
+    if b is not None and tuple(b.shape) != (o,):
+        raise ValueError(f"{fn}: bias shape {tuple(b.shape)} does not match weight shape "
+                         f"{tuple(w.shape)}: expected ({o},)")
+    if isinstance(padding, str):
+        if padding not in ("same", "valid"):
+            raise ValueError(f"{fn}: padding={padding!r} is invalid: must be 'same', 'valid', an "
+                             f"int or a tuple of {nd} ints")
+        if padding == "same" and any(v != 1 for v in s):
+            raise ValueError(f"{fn}: padding='same' needs stride 1, got stride={stride!r}")
+        # PyTorch: total d*(k-1) split with the odd one on the right/bottom
+        tot = [di * (ki - 1) if padding == "same" else 0 for di, ki in zip(d, k)]
+        pads = [(t // 2, t - t // 2) for t in tot]
     else:
-        d = win.mean(axis=(4, 5))
-    if not (_mode.enabled and self._rg):
-        return _const(d)
-
-    def back(g: np.ndarray) -> tuple:
-        gxp = np.zeros((N, C, Hp, Wp), dtype=x.dtype)
-        ga = g / (kh * kw) if kind == "avg" else g
-        for i in range(kh):
-            for j in range(kw):
-                gxp[:, :, i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw] += (
-                    ga if kind == "avg" else g * (arg == i * kw + j))
-        return (gxp[:, :, ph:ph + H, pw:pw + W] if ph or pw else gxp,)
-    return _node(d, (self,), back)
-
-def max_pool2d(self: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
-    """Max pooling over (H, W) windows; stride defaults to kernel_size; pads with -inf."""
-    return _pool(self, kernel_size, stride, padding, "max")
-
-def avg_pool2d(self: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
-    """Average pooling; zero padding counts in the average (PyTorch count_include_pad)."""
-    return _pool(self, kernel_size, stride, padding, "avg")
+        pads = [(p, p) for p in _ints(fn, "padding", padding, nd, 0)]
+    pads = [(0, 0)] + pads if nd == 1 else pads
+    s2, d2, k2 = _spatial(s, nd, 1), _spatial(d, nd, 1), (1,) * (nd == 1) + tuple(k)
+    out = tuple(_out_len(fn, size, ki, si, di, sum(pi), x)
+                for size, ki, si, di, pi in zip(x.shape[2:] if nd == 2 else (1,) + x.shape[2:],
+                                                k2, s2, d2, pads))
+    ops = (x, w) if b is None else (x, w, b)
+    y = _conv_rule(_lift(x, nd), _lift(w, nd), *ops[2:], pads=sum(pads, ()), stride=s2, dilation=d2, groups=g,
+                   out=out, need=_needs(*ops))
+    return _drop(y, nd)
 
 
-Tensor.conv2d = conv2d
-Tensor.max_pool2d = max_pool2d
-Tensor.avg_pool2d = avg_pool2d
+def _lift(t: Tensor, nd: int) -> Tensor:
+    return t if nd == 2 else t.reshape(*t.shape[:2], 1, t.shape[2])
+
+
+def _drop(t: Tensor, nd: int) -> Tensor:
+    return t if nd == 2 else t.reshape(t.shape[0], t.shape[1], t.shape[3])
+
+
+def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    """2-d cross-correlation (PyTorch's ``F.conv2d``): x (N, C, H, W), weight
+    (O, C/groups, kh, kw), bias (O,). ``padding``: int, pair, ``"valid"`` or ``"same"``
+    (stride 1; an odd total goes to the bottom/right, as in PyTorch)."""
+    return _conv("conv2d", 2, x, weight, bias, stride, padding, dilation, groups)
+
+
+def conv1d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    """1-d cross-correlation (PyTorch's ``F.conv1d``): x (N, C, L), weight (O, C/groups, k)."""
+    return _conv("conv1d", 1, x, weight, bias, stride, padding, dilation, groups)
+
+
+def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+                     output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
+    """Transposed 2-d convolution (PyTorch's ``F.conv_transpose2d``, the gradient of conv2d
+    with respect to its input): x (N, C_in, H, W), weight (C_in, C_out/groups, kh, kw).
+    Output size ``(H - 1)*stride - 2*padding + dilation*(k - 1) + output_padding + 1``."""
+    fn = "conv_transpose2d"
+    x, w, b, s, d, g = _conv_args(fn, x, weight, bias, 2, stride, dilation, groups)
+    p = _ints(fn, "padding", padding, 2, 0)
+    op_ = _ints(fn, "output_padding", output_padding, 2, 0)
+    c, k = x.shape[1], w.shape[2:]
+    if w.shape[0] != c or c % g:
+        raise ValueError(f"{fn}: input shape {tuple(x.shape)} and weight shape {tuple(w.shape)} "
+                         f"don't match with groups={g} (expected weight (in_channels={c}, "
+                         f"out_channels/groups, kh, kw), in_channels divisible by groups)")
+    if b is not None and tuple(b.shape) != (w.shape[1] * g,):
+        raise ValueError(f"{fn}: bias shape {tuple(b.shape)} does not match weight shape "
+                         f"{tuple(w.shape)} with groups={g}: expected ({w.shape[1] * g},)")
+    if any(o >= max(si, di) for o, si, di in zip(op_, s, d)):
+        raise ValueError(f"{fn}: output_padding={output_padding!r} must be smaller than stride "
+                         f"{s} or dilation {d}")
+    size = tuple((h - 1) * si - 2 * pi + di * (ki - 1) + oi + 1
+                 for h, si, pi, di, ki, oi in zip(x.shape[2:], s, p, d, k, op_))
+    if min(size) < 1:
+        raise ValueError(f"{fn}: input shape {tuple(x.shape)} with padding {p} gives an empty "
+                         f"output {size}")
+    ops = (x, w) if b is None else (x, w, b)
+    return _conv_t_rule(*ops, pads=(p[0], p[0] + op_[0], p[1], p[1] + op_[1]), stride=s,
+                        dilation=d, groups=g, size=size, need=_needs(*ops))
+
+
+# ---------------------------------------------------------------------- pooling rules
+@op(name="max_pool2d")
+def _max_rule(x, *, k, stride, dilation, pads, out):
+    h, w = x.shape[2:]
+    fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    xp = _padded(_nhwc(x), pads, fill)
+    offs = _offsets(k, stride, dilation, out)
+    m = xp[:, offs[0][0], offs[0][1]].copy()
+    arg = np.zeros(m.shape, np.uint8 if len(offs) < 256 else np.int32)
+    for idx, (si, sj) in enumerate(offs[1:], 1):
+        v = xp[:, si, sj]
+        up = v > m  # strictly: ties keep the first offset, as PyTorch
+        np.copyto(m, v, where=up)
+        np.copyto(arg, idx, where=up)
+
+    def back(g):
+        gh = _nhwc(g)
+        gx = np.zeros(xp.shape, g.dtype)
+        for idx, (si, sj) in enumerate(offs):
+            v = gx[:, si, sj]
+            np.add(v, gh, out=v, where=arg == idx)
+        return _nchw(_crop(gx, pads, h, w))
+    return _nchw(m), back
+
+
+@op(name="avg_pool2d")
+def _avg_rule(x, *, k, stride, pads, out, div):
+    h, w = x.shape[2:]
+    xp = _padded(_nhwc(x), pads, 0)
+    offs = _offsets(k, stride, (1, 1), out)
+    s = xp[:, offs[0][0], offs[0][1]].copy()
+    for si, sj in offs[1:]:
+        s += xp[:, si, sj]
+    s /= div
+
+    def back(g):
+        gs = _nhwc(g) / div
+        gx = np.zeros(xp.shape, g.dtype)
+        for si, sj in offs:
+            gx[:, si, sj] += gs
+        return _nchw(_crop(gx, pads, h, w))
+    return _nchw(s), back
+
+
+def _pool_len(fn: str, size: int, k: int, s: int, p: int, d: int, ceil: bool, x: Any) -> int:
+    # PyTorch's pooling_output_shape; with ceil_mode the last window must start inside the
+    # input or the left padding
+    eff = d * (k - 1) + 1
+    if size + 2 * p < eff:
+        raise ValueError(f"{fn}: kernel_size {k} (dilation {d}) is larger than the padded input "
+                         f"({size} + 2*{p}) of input shape {tuple(x.shape)}")
+    o = -(-(size + 2 * p - eff) // s) + 1 if ceil else (size + 2 * p - eff) // s + 1
+    if ceil and (o - 1) * s >= size + p:
+        o -= 1
+    return o
+
+
+def _pool_args(fn: str, nd: int, x: Any, kernel_size: Any, stride: Any, padding: Any,
+               dilation: Any, ceil_mode: Any) -> tuple:
+    x = _input(fn, x, nd, ints=fn.startswith("max"))
+    k = _ints(fn, "kernel_size", kernel_size, nd, 1)
+    s = k if stride is None or (isinstance(stride, (tuple, list)) and not stride) else \
+        _ints(fn, "stride", stride, nd, 1)
+    p = _ints(fn, "padding", padding, nd, 0)
+    d = _ints(fn, "dilation", dilation, nd, 1)
+    if any(2 * pi > ki for pi, ki in zip(p, k)):
+        raise ValueError(f"{fn}: padding={padding!r} is invalid: must be at most half the kernel "
+                         f"size {k}")
+    if not isinstance(ceil_mode, (bool, np.bool_)):
+        raise TypeError(f"{fn}: ceil_mode={ceil_mode!r} is invalid: must be True or False")
+    k, s, p, d = (_spatial(v, nd, f) for v, f in ((k, 1), (s, 1), (p, 0), (d, 1)))
+    sizes = x.shape[2:] if nd == 2 else (1,) + tuple(x.shape[2:])
+    out = tuple(_pool_len(fn, *a, bool(ceil_mode), x) for a in zip(sizes, k, s, p, d))
+    # right/bottom padding reaching the last (ceil_mode) window
+    extra = [max(0, (o - 1) * si + di * (ki - 1) + 1 - (n + 2 * pi))
+             for o, si, di, ki, n, pi in zip(out, s, d, k, sizes, p)]
+    pads = (p[0], p[0] + extra[0], p[1], p[1] + extra[1])
+    return x, k, s, p, d, sizes, out, pads
+
+
+def _max_pool(fn: str, nd: int, x: Any, kernel_size: Any, stride: Any, padding: Any,
+              dilation: Any, ceil_mode: Any) -> Tensor:
+    x, k, s, _, d, _, out, pads = _pool_args(fn, nd, x, kernel_size, stride, padding, dilation,
+                                             ceil_mode)
+    return _drop(_max_rule(_lift(x, nd), k=k, stride=s, dilation=d, pads=pads, out=out), nd)
+
+
+def _avg_pool(fn: str, nd: int, x: Any, kernel_size: Any, stride: Any, padding: Any,
+              ceil_mode: Any, count_include_pad: Any) -> Tensor:
+    x, k, s, p, _, sizes, out, pads = _pool_args(fn, nd, x, kernel_size, stride, padding, 1,
+                                                 ceil_mode)
+    if not isinstance(count_include_pad, (bool, np.bool_)):
+        raise TypeError(f"{fn}: count_include_pad={count_include_pad!r} is invalid: must be True "
+                        f"or False")
+    counts = []
+    for o, ki, si, pi, n in zip(out, k, s, p, sizes):  # PyTorch's divisor per output position
+        start = np.arange(o) * si - pi
+        end = np.minimum(start + ki, n + pi)
+        counts.append(end - start if count_include_pad else
+                      np.minimum(end, n) - np.maximum(start, 0))
+    div = (counts[0][:, None] * counts[1][None, :])[:, :, None].astype(x.dtype)
+    return _drop(_avg_rule(_lift(x, nd), k=k, stride=s, pads=pads, out=out, div=div), nd)
+
+
+def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+               dilation: Any = 1, ceil_mode: bool = False) -> Tensor:
+    """Max over (H, W) windows (PyTorch's ``F.max_pool2d``); stride defaults to kernel_size;
+    padding is -inf (never selected) and at most half the kernel; ties send the gradient to
+    the first maximum in row-major window order."""
+    return _max_pool("max_pool2d", 2, x, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool1d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+               dilation: Any = 1, ceil_mode: bool = False) -> Tensor:
+    """Max over L windows of (N, C, L) input (PyTorch's ``F.max_pool1d``)."""
+    return _max_pool("max_pool1d", 1, x, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:
+    """Mean over (H, W) windows (PyTorch's ``F.avg_pool2d``): zero padding counts in the
+    divisor when ``count_include_pad`` (default), the part past the input in ceil mode never."""
+    return _avg_pool("avg_pool2d", 2, x, kernel_size, stride, padding, ceil_mode,
+                     count_include_pad)
+
+
+def avg_pool1d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:
+    """Mean over L windows of (N, C, L) input (PyTorch's ``F.avg_pool1d``)."""
+    return _avg_pool("avg_pool1d", 1, x, kernel_size, stride, padding, ceil_mode,
+                     count_include_pad)
+
+
+@op(name="adaptive_avg_pool2d")
+def _adaptive_rule(x, *, ah, aw):
+    return ah @ x @ aw.T, lambda g: ah.T @ g @ aw
+
+
+def _adaptive_matrix(n: int, o: int, dtype: Any) -> np.ndarray:
+    a = np.zeros((o, n), dtype)
+    for i in range(o):  # PyTorch: window [floor(i*n/o), ceil((i+1)*n/o))
+        lo, hi = (i * n) // o, -(-((i + 1) * n) // o)
+        a[i, lo:hi] = 1.0 / (hi - lo)
+    return a
+
+
+def adaptive_avg_pool2d(x: Any, output_size: Any) -> Tensor:
+    """Mean over the windows that split (H, W) into ``output_size`` cells (PyTorch's
+    ``F.adaptive_avg_pool2d``); ``output_size`` int or pair, ``None`` keeps that size."""
+    fn = "adaptive_avg_pool2d"
+    x = _input(fn, x, 2)
+    osz = (output_size,) * 2 if _isint(output_size) or output_size is None else output_size
+    if isinstance(osz, (tuple, list)) and len(osz) == 2:
+        osz = tuple(n if o is None else o for o, n in zip(osz, x.shape[2:]))
+    o = _ints(fn, "output_size", osz, 2, 1)
+    if min(x.shape[2:]) < 1:
+        raise ValueError(f"{fn}: input shape {tuple(x.shape)} has an empty spatial axis")
+    return _adaptive_rule(x, ah=_adaptive_matrix(x.shape[2], o[0], x.dtype),
+                          aw=_adaptive_matrix(x.shape[3], o[1], x.dtype))
+
+
+# ---------------------------------------------------------------------- padding modes
+_NP_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+@op(name="pad")
+def _pad_rule(x, *, width, mode, value):
+    if mode == "constant":
+        sl = tuple(slice(lo, lo + n) for (lo, _), n in zip(width, x.shape))
+        return np.pad(x, width, constant_values=value), lambda g: g[sl]
+    idx = [np.pad(np.arange(n), w, mode=_NP_MODES[mode]) for n, w in zip(x.shape, width)]
+    out = x[np.ix_(*idx)]
+
+    def back(g):
+        for ax, (n, i) in enumerate(zip(x.shape, idx)):
+            if len(i) != n:
+                z = np.zeros(g.shape[:ax] + (n,) + g.shape[ax + 1:], g.dtype)
+                np.add.at(z, (slice(None),) * ax + (i,), g)
+                g = z
+        return g
+    return out, back
+
+
+def pad(x: Any, pad_width: Any, mode: str = "constant", value: float = 0.0) -> Tensor:
+    """``Tensor.pad``: ``pad_width`` as in ``np.pad`` (int, (before, after) or one pair per
+    axis); ``mode`` ``"constant"`` (``value``), ``"reflect"`` (mirror without the edge),
+    ``"replicate"`` (repeat the edge) or ``"circular"`` (wrap around). As in PyTorch, reflect
+    needs each pad < that axis's size, circular <= its size, replicate a non-empty axis."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    if mode not in _NP_MODES and mode != "constant":
+        raise ValueError(f"pad: mode={mode!r} is invalid: must be one of 'constant', "
+                         + ", ".join(repr(m) for m in _NP_MODES))
+    try:
+        pw = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
+    except (ValueError, TypeError):
+        raise ValueError(f"pad: pad_width {pad_width!r} does not fit a tensor of shape "
+                         f"{tuple(x.shape)}") from None
+    if (pw < 0).any():
+        raise ValueError(f"pad: pad_width must be >= 0, got {pad_width!r}")
+    for ax, ((lo, hi), n) in enumerate(zip(pw.tolist(), x.shape)):
+        limit = {"reflect": n - 1, "circular": n, "replicate": math.inf if n else -1,
+                 "constant": math.inf}[mode]
+        if max(lo, hi) > limit:
+            raise ValueError(f"pad: mode={mode!r} padding ({lo}, {hi}) of axis {ax} is too large "
+                             f"for its size {n} (input shape {tuple(x.shape)})")
+    return _pad_rule(x, width=tuple(map(tuple, pw.tolist())), mode=mode, value=value)
+
+
+for _f in (conv1d, conv2d, conv_transpose2d, max_pool1d, max_pool2d, avg_pool1d, avg_pool2d,
+           adaptive_avg_pool2d):
+    setattr(Tensor, _f.__name__, _f)

@@ -20,7 +20,8 @@ DATASETS = ("digits", "moons", "spirals", "blobs", "idx", "mnist1d")
 LAYERS = ("linear", "conv2d", "relu", "leaky_relu", "tanh", "sigmoid", "softmax", "dropout",
           "flatten", "maxpool2d", "avgpool2d", "norm", "gelu", "silu", "elu", "selu", "celu",
           "softplus", "mish", "hardswish", "hardsigmoid", "relu6", "hardtanh", "logsigmoid",
-          "softsign", "prelu", "rnn", "gru", "lstm", "embedding")
+          "softsign", "prelu", "conv1d", "conv_transpose2d", "maxpool1d", "avgpool1d",
+          "adaptive_avgpool2d", "rnn", "gru", "lstm", "embedding")
 SCHEMA: dict[str, dict[str, tuple]] = {  # section -> field -> (types, default)
     "data": {"name": (str, "digits"), "val_fraction": ((int, float), 0.2), "seed": (int, 0),
              "standardize": (bool, True), "images": (bool, False), "n_samples": (int, None),
@@ -317,18 +318,8 @@ def build_model(m: dict, input_shape: tuple[int, ...]):
                           "add {type = \"flatten\"} before it")
                 mod = nn.Linear(shape[0], spec.pop("out"), rng=rng, **{**inits, **_inits(spec)}, **spec)
                 shape = (mod.out_features,)
-            elif kind == "conv2d":
-                if len(shape) != 3:
-                    _fail(field, kind, f"conv2d needs (channels, height, width) input, gets {shape}")
-                mod = nn.Conv2d(shape[0], spec.pop("out"), spec.pop("kernel"), rng=rng,
-                                **{**inits, **_inits(spec)}, **spec)
-                shape = _conv_out(shape, mod.out_channels, mod.kernel_size, mod.stride, mod.padding, mod.dilation)
-            elif kind in ("maxpool2d", "avgpool2d"):
-                if len(shape) != 3:
-                    _fail(field, kind, f"{kind} needs (channels, height, width) input, gets {shape}")
-                cls = nn.MaxPool2d if kind == "maxpool2d" else nn.AvgPool2d
-                mod = cls(spec.pop("kernel"), **spec)
-                shape = _conv_out(shape, shape[0], mod.kernel_size, mod.stride, mod.padding, 1)
+            elif kind in CONV_LAYERS:
+                mod, shape = _conv_layer(kind, spec, shape, field, rng, inits)
             elif kind == "flatten":
                 mod, shape = nn.Flatten(), (int(np.prod(shape)),)
             elif kind == "norm":
@@ -404,13 +395,37 @@ def _recurrent_layer(kind: str, shape: tuple, spec: dict, rng):
     return Recurrent()
 
 
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
+CONV_LAYERS = {"conv2d": 2, "conv1d": 1, "conv_transpose2d": 2, "maxpool2d": 2, "avgpool2d": 2,
+               "maxpool1d": 1, "avgpool1d": 1, "adaptive_avgpool2d": 2}  # kind -> spatial dims
 
 
-def _conv_out(shape, out_ch, k, s, p, d):
-    k, s, p, d = map(_pair, (k, s, p, d))
-    return (out_ch,) + tuple((shape[1 + i] + 2 * p[i] - d[i] * (k[i] - 1) - 1) // s[i] + 1 for i in range(2))
+def _conv_layer(kind: str, spec: dict, shape: tuple, field: str, rng: Any, inits: dict) -> tuple:
+    """A conv/pool layer and its output shape, found by running it on one zero sample, so
+    every size rule (and every size error, naming the layer) is the layer's own."""
+    from . import nn
+    from .tensor import Tensor, no_grad
+
+    nd = CONV_LAYERS[kind]
+    if len(shape) != nd + 1:
+        want = "(channels, length)" if nd == 1 else "(channels, height, width)"
+        _fail(field, kind, f"{kind} needs {want} input, but it gets shape {shape}"
+              + (" (after a flatten?)" if len(shape) == 1 else ""))
+    if kind.startswith("conv"):
+        cls = {"conv2d": nn.Conv2d, "conv1d": nn.Conv1d, "conv_transpose2d": nn.ConvTranspose2d}[kind]
+        mod = cls(shape[0], spec.pop("out"), spec.pop("kernel"), rng=rng,
+                  **{**inits, **_inits(spec)}, **spec)
+    elif kind == "adaptive_avgpool2d":
+        mod = nn.AdaptiveAvgPool2d(spec.pop("out"), **spec)
+    else:
+        cls = {"maxpool2d": nn.MaxPool2d, "avgpool2d": nn.AvgPool2d, "maxpool1d": nn.MaxPool1d,
+               "avgpool1d": nn.AvgPool1d}[kind]
+        mod = cls(spec.pop("kernel"), **spec)
+    try:
+        with no_grad():
+            out = mod(Tensor(np.zeros((1, *shape), np.float32)))
+    except ValueError as exc:
+        raise ConfigError(f"config field {field!r} ({kind}) on input shape {shape}: {exc}") from None
+    return mod, tuple(out.shape[1:])
 
 
 def _lr_channel(opt_hp: dict, optimizer, sched_hp: dict, sname: str):

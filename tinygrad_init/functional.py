@@ -28,6 +28,7 @@ from .tensor import Tensor, op
 __all__ = ["cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss",
            "nll_loss", "binary_cross_entropy", "huber_loss", "smooth_l1_loss", "kl_div",
            "l1_penalty", "l2_penalty", "accuracy", "conv2d", "max_pool2d", "avg_pool2d",
+           "conv1d", "conv_transpose2d", "max_pool1d", "avg_pool1d", "adaptive_avg_pool2d", "pad",
            "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout"]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -384,22 +385,24 @@ def accuracy(logits: Any, targets: Any) -> float:
 
 
 # ---------------------------------------------------------------------- functional layers
-def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
-           dilation: Any = 1) -> Tensor:
-    """``x.conv2d(weight, bias, stride, padding, dilation)``: NCHW input, weight
-    ``(out_channels, in_channels, kh, kw)``."""
-    return _t(x).conv2d(_t(weight), None if bias is None else _t(bias), stride=stride,
-                        padding=padding, dilation=dilation)
+from .conv import (adaptive_avg_pool2d, avg_pool1d, avg_pool2d, conv1d, conv2d,  # noqa: E402
+                   conv_transpose2d, max_pool1d, max_pool2d)
 
 
-def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
-    """``x.max_pool2d(kernel_size, stride, padding)``; stride defaults to kernel_size."""
-    return _t(x).max_pool2d(kernel_size, stride=stride, padding=padding)
-
-
-def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
-    """``x.avg_pool2d(kernel_size, stride, padding)``; stride defaults to kernel_size."""
-    return _t(x).avg_pool2d(kernel_size, stride=stride, padding=padding)
+def pad(x: Any, pad: Any, mode: str = "constant", value: float = 0.0) -> Tensor:
+    """PyTorch's ``F.pad``: ``pad`` lists (before, after) pairs from the LAST axis backwards,
+    ``(left, right, top, bottom, ...)``; ``mode`` ``"constant"`` (with ``value``), ``"reflect"``,
+    ``"replicate"`` or ``"circular"`` (see :func:`tinygrad_init.conv.pad`)."""
+    from . import conv
+    x = _t(x)
+    p = tuple(pad) if isinstance(pad, (tuple, list)) else None
+    if p is None or len(p) % 2 or len(p) // 2 > x.ndim or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in p):
+        raise ValueError(f"pad: pad={pad!r} is invalid for input shape {tuple(x.shape)}: must be "
+                         f"an even-length sequence of ints, (before, after) per axis from the last")
+    width = [(0, 0)] * (x.ndim - len(p) // 2) + [(int(p[i]), int(p[i + 1]))
+                                                  for i in range(len(p) - 2, -1, -2)]
+    return conv.pad(x, width, mode, value)
 
 
 def relu(x: Any) -> Tensor:

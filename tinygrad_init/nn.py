@@ -45,7 +45,8 @@ from .tensor import Tensor
 
 __all__ = ["Parameter", "Module", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten",
            "Dropout", "Sequential", "Identity", "ReLU", "LeakyReLU", "Tanh", "Sigmoid",
-           "Softmax", "LoadResult", "RemovableHandle"]
+           "Softmax", "LoadResult", "RemovableHandle", "Conv1d", "ConvTranspose2d", "MaxPool1d",
+           "AvgPool1d", "AdaptiveAvgPool2d"]
 
 
 class Parameter(Tensor):
@@ -390,10 +391,11 @@ def _count(layer: str, name: str, value: Any, minimum: int = 1) -> int:
     return int(value)
 
 
-def _pair(layer: str, name: str, value: Any, minimum: int) -> tuple[int, int]:
-    vals = value if isinstance(value, (tuple, list)) else (value, value)
-    if len(vals) != 2:
-        raise ValueError(f"{layer}: {name}={value!r} is invalid: must be an int or a pair of ints")
+def _pair(layer: str, name: str, value: Any, minimum: int, n: int = 2) -> tuple[int, ...]:
+    vals = value if isinstance(value, (tuple, list)) else (value,) * n
+    if len(vals) != n:
+        raise ValueError(f"{layer}: {name}={value!r} is invalid: must be an int or "
+                         f"{'a pair' if n == 2 else f'a tuple of {n}'} of ints")
     return tuple(_count(layer, name, v, minimum) for v in vals)  # type: ignore[return-value]
 
 
@@ -465,30 +467,44 @@ class Linear(Module):
                 f"bias={self.bias is not None}")
 
 
-class Conv2d(Module):
-    """2-D convolution (cross-correlation) on NCHW input; ``weight`` is
-    ``(out_channels, in_channels, kh, kw)``, ``bias`` ``(out_channels,)``.
-
-    Output size per spatial axis: ``floor((size + 2*padding - dilation*(k-1) - 1) / stride) + 1``.
-    Default init is PyTorch's: weight and bias ~ ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` with
-    ``fan_in = in_channels * kh * kw``; with a ``weight_init`` the bias defaults to zeros.
-    ``weight_init``/``bias_init``/``rng`` as in :class:`Linear`.
-    """
+class _ConvNd(Module):
+    nd, transposed = 2, False
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
-                 padding: Any = 0, dilation: Any = 1, bias: bool = True, weight_init: Any = None,
-                 bias_init: Any = None, rng: Any = None, dtype: Any = np.float32):
+                 padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", weight_init: Any = None, bias_init: Any = None,
+                 rng: Any = None, dtype: Any = np.float32):
         super().__init__()
-        self.in_channels = _count("Conv2d", "in_channels", in_channels)
-        self.out_channels = _count("Conv2d", "out_channels", out_channels)
-        self.kernel_size = _pair("Conv2d", "kernel_size", kernel_size, 1)
-        self.stride = _pair("Conv2d", "stride", stride, 1)
-        self.padding = _pair("Conv2d", "padding", padding, 0)
-        self.dilation = _pair("Conv2d", "dilation", dilation, 1)
+        name, nd = type(self).__name__, self.nd
+        self.in_channels = _count(name, "in_channels", in_channels)
+        self.out_channels = _count(name, "out_channels", out_channels)
+        self.kernel_size = _pair(name, "kernel_size", kernel_size, 1, nd)
+        self.stride = _pair(name, "stride", stride, 1, nd)
+        self.dilation = _pair(name, "dilation", dilation, 1, nd)
+        self.groups = _count(name, "groups", groups)
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(f"{name}: groups={groups!r} is invalid: in_channels="
+                             f"{self.in_channels} and out_channels={self.out_channels} must both "
+                             f"be divisible by it")
+        if isinstance(padding, str) and not self.transposed:
+            if padding not in ("same", "valid"):
+                raise ValueError(f"{name}: padding={padding!r} is invalid: must be 'same', "
+                                 f"'valid', an int or a tuple of {nd} ints")
+            if padding == "same" and self.stride != (1,) * nd:
+                raise ValueError(f"{name}: padding='same' needs stride 1, got {self.stride}")
+            self.padding = padding
+        else:
+            self.padding = _pair(name, "padding", padding, 0, nd)
+        modes = ("zeros",) if self.transposed else ("zeros", "reflect", "replicate", "circular")
+        if padding_mode not in modes:
+            raise ValueError(f"{name}: padding_mode={padding_mode!r} is invalid: must be one of "
+                             + ", ".join(map(repr, modes)))
+        self.padding_mode = padding_mode
         rng = _generator(rng)
-        fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
-        bound = 1.0 / math.sqrt(fan_in)
-        shape = (self.out_channels, self.in_channels, *self.kernel_size)
+        cin, cout = ((self.out_channels, self.in_channels) if self.transposed else
+                     (self.in_channels, self.out_channels))
+        shape = (cout, cin // self.groups, *self.kernel_size)
+        bound = 1.0 / math.sqrt(shape[1] * math.prod(self.kernel_size))  # PyTorch's fan_in
         self.weight = Parameter(_init_array(self._name(), "weight_init", weight_init, shape, rng,
                                             dtype, bound))
         self.bias = None if not bias else Parameter(
@@ -496,72 +512,202 @@ class Conv2d(Module):
                         (self.out_channels,), rng, dtype, bound))
 
     def _name(self) -> str:
-        return f"Conv2d({self.extra_repr()})"
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def _pads(self) -> list:
+        if self.padding == "valid":
+            return [(0, 0)] * self.nd
+        if self.padding == "same":  # PyTorch: the odd one goes to the end
+            tot = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            return [(t // 2, t - t // 2) for t in tot]
+        return [(p, p) for p in self.padding]
 
     def forward(self, x: Any) -> Tensor:
+        from . import conv
         x = _as_tensor(x)
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
+        lay = "L" if self.nd == 1 else "H, W"
+        if x.ndim != self.nd + 2 or x.shape[1] != self.in_channels:
             raise ValueError(f"{self._name()}: input shape {tuple(x.shape)} does not match "
-                             f"(N, in_channels={self.in_channels}, H, W)")
-        out = [_out_size(x.shape[2 + i], self.kernel_size[i], self.stride[i], self.padding[i],
-                         self.dilation[i]) for i in range(2)]
+                             f"(N, in_channels={self.in_channels}, {lay})")
+        if self.transposed:
+            return conv.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                         self.output_padding, self.groups, self.dilation)
+        pads = self._pads()
+        out = [(n + lo + hi - d * (k - 1) - 1) // s + 1 for n, (lo, hi), k, s, d in
+               zip(x.shape[2:], pads, self.kernel_size, self.stride, self.dilation)]
         if min(out) < 1:
             raise ValueError(f"{self._name()}: input shape {tuple(x.shape)} is too small: the "
                              f"output would be {tuple(out)}")
-        return x.conv2d(self.weight, self.bias, stride=self.stride, padding=self.padding,
-                        dilation=self.dilation)
+        padding = self.padding
+        if self.padding_mode != "zeros":
+            x, padding = conv.pad(x, [(0, 0), (0, 0)] + pads, self.padding_mode), 0
+        fn = conv.conv1d if self.nd == 1 else conv.conv2d
+        return fn(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
+        one = (1,) * self.nd
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, " \
             f"stride={self.stride}"
-        if self.padding != (0, 0):
-            s += f", padding={self.padding}"
-        if self.dilation != (1, 1):
+        if self.padding != (0,) * self.nd:
+            s += f", padding={self.padding!r}"
+        if self.transposed and self.output_padding != (0,) * self.nd:
+            s += f", output_padding={self.output_padding}"
+        if self.dilation != one:
             s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
         if getattr(self, "bias", True) is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode!r}"
         return s
 
 
-class _Pool2d(Module):
-    op = ""
+class Conv2d(_ConvNd):
+    """2-D convolution (cross-correlation) on NCHW input (PyTorch's ``nn.Conv2d``); ``weight``
+    is ``(out_channels, in_channels/groups, kh, kw)``, ``bias`` ``(out_channels,)``.
 
-    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0):
+    Output size per spatial axis: ``floor((size + 2*padding - dilation*(k-1) - 1) / stride) + 1``.
+    ``padding``: int, pair, ``"valid"`` or ``"same"`` (stride 1); ``padding_mode``: ``"zeros"``,
+    ``"reflect"``, ``"replicate"`` or ``"circular"``; ``groups`` splits the channels
+    (``groups=in_channels`` is a depthwise convolution).
+    Default init is PyTorch's: weight and bias ~ ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` with
+    ``fan_in = in_channels/groups * kh * kw``; with a ``weight_init`` the bias defaults to zeros.
+    ``weight_init``/``bias_init``/``rng`` as in :class:`Linear`.
+    """
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution on (N, C, L) input (PyTorch's ``nn.Conv1d``); ``weight`` is
+    ``(out_channels, in_channels/groups, k)``. Arguments, output size and init as
+    :class:`Conv2d` with one spatial axis."""
+    nd = 1
+
+
+class ConvTranspose2d(_ConvNd):
+    """Transposed 2-D convolution (PyTorch's ``nn.ConvTranspose2d``); ``weight`` is
+    ``(in_channels, out_channels/groups, kh, kw)``. Output size per spatial axis:
+    ``(size - 1)*stride - 2*padding + dilation*(k - 1) + output_padding + 1``. Default init as
+    PyTorch's: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` with ``fan_in = weight.shape[1] * kh * kw``
+    (= ``out_channels/groups * kh * kw``)."""
+    transposed = True
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
+                 padding: Any = 0, output_padding: Any = 0, groups: int = 1, bias: bool = True,
+                 dilation: Any = 1, weight_init: Any = None, bias_init: Any = None,
+                 rng: Any = None, dtype: Any = np.float32):
+        self.output_padding = _pair("ConvTranspose2d", "output_padding", output_padding, 0)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                         bias, "zeros", weight_init, bias_init, rng, dtype)
+
+
+class _Pool(Module):
+    nd, kind = 2, "max"
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                 ceil_mode: bool = False, count_include_pad: bool = True):
         super().__init__()
-        name = type(self).__name__
-        self.kernel_size = _pair(name, "kernel_size", kernel_size, 1)
-        self.stride = self.kernel_size if stride is None else _pair(name, "stride", stride, 1)
-        self.padding = _pair(name, "padding", padding, 0)
+        name, nd = type(self).__name__, self.nd
+        self.kernel_size = _pair(name, "kernel_size", kernel_size, 1, nd)
+        self.stride = self.kernel_size if stride is None else _pair(name, "stride", stride, 1, nd)
+        self.padding = _pair(name, "padding", padding, 0, nd)
+        self.dilation = _pair(name, "dilation", dilation, 1, nd)
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
             raise ValueError(f"{name}: padding={padding!r} is invalid: must be at most half the "
                              f"kernel size {self.kernel_size}")
+        for key, v in (("ceil_mode", ceil_mode), ("count_include_pad", count_include_pad)):
+            if not isinstance(v, (bool, np.bool_)):
+                raise TypeError(f"{name}: {key}={v!r} is invalid: must be true or false")
+        self.ceil_mode, self.count_include_pad = bool(ceil_mode), bool(count_include_pad)
 
     def forward(self, x: Any) -> Tensor:
+        from . import conv
         x = _as_tensor(x)
-        if x.ndim != 4:
+        if x.ndim != self.nd + 2:
             raise ValueError(f"{type(self).__name__}({self.extra_repr()}): input shape "
-                             f"{tuple(x.shape)} is not (N, C, H, W)")
-        out = [_out_size(x.shape[2 + i], self.kernel_size[i], self.stride[i], self.padding[i])
-               for i in range(2)]
+                             f"{tuple(x.shape)} is not {'(N, C, L)' if self.nd == 1 else '(N, C, H, W)'}")
+        out = [_out_size(n, k, s, p, d) for n, k, s, p, d in
+               zip(x.shape[2:], self.kernel_size, self.stride, self.padding, self.dilation)]
         if min(out) < 1:
             raise ValueError(f"{type(self).__name__}({self.extra_repr()}): input shape "
-                             f"{tuple(x.shape)} is too small: the output would be {tuple(out)}")
-        return getattr(x, self.op)(self.kernel_size, stride=self.stride, padding=self.padding)
+                             f"{tuple(x.shape)} is too small for the kernel: the output would be "
+                             f"{tuple(out)}")
+        fn = getattr(conv, f"{self.kind}_pool{self.nd}d")
+        extra = ((self.dilation, self.ceil_mode) if self.kind == "max" else
+                 (self.ceil_mode, self.count_include_pad))
+        return fn(x, self.kernel_size, self.stride, self.padding, *extra)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        s = f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        if self.dilation != (1,) * self.nd:
+            s += f", dilation={self.dilation}"
+        if self.ceil_mode:
+            s += ", ceil_mode=True"
+        if not self.count_include_pad:
+            s += ", count_include_pad=False"
+        return s
 
 
-class MaxPool2d(_Pool2d):
-    """Max pooling over ``kernel_size`` windows of NCHW input; ``stride`` defaults to the
-    kernel size; padding is ``-inf`` (never selected)."""
-    op = "max_pool2d"
+class MaxPool2d(_Pool):
+    """Max pooling over ``kernel_size`` windows of NCHW input (PyTorch's ``nn.MaxPool2d``);
+    ``stride`` defaults to the kernel size; padding is ``-inf`` (never selected); ``dilation``
+    spreads the window; ``ceil_mode`` keeps a last partial window."""
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                 ceil_mode: bool = False):
+        super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
 
 
-class AvgPool2d(_Pool2d):
-    """Average pooling over ``kernel_size`` windows of NCHW input; ``stride`` defaults to the
-    kernel size; zero padding counted in the average (PyTorch's ``count_include_pad=True``)."""
-    op = "avg_pool2d"
+class AvgPool2d(_Pool):
+    """Average pooling over ``kernel_size`` windows of NCHW input (PyTorch's ``nn.AvgPool2d``);
+    ``stride`` defaults to the kernel size; zero padding counts in the average unless
+    ``count_include_pad=False``; ``ceil_mode`` keeps a last partial window."""
+    kind = "avg"
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 ceil_mode: bool = False, count_include_pad: bool = True):
+        super().__init__(kernel_size, stride, padding, 1, ceil_mode, count_include_pad)
+
+
+class MaxPool1d(_Pool):
+    """Max pooling over windows of (N, C, L) input (PyTorch's ``nn.MaxPool1d``)."""
+    nd = 1
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                 ceil_mode: bool = False):
+        super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
+
+
+class AvgPool1d(_Pool):
+    """Average pooling over windows of (N, C, L) input (PyTorch's ``nn.AvgPool1d``)."""
+    nd, kind = 1, "avg"
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 ceil_mode: bool = False, count_include_pad: bool = True):
+        super().__init__(kernel_size, stride, padding, 1, ceil_mode, count_include_pad)
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed ``output_size`` (int or pair; ``None`` keeps that axis),
+    PyTorch's ``nn.AdaptiveAvgPool2d``: cell ``i`` of ``o`` over an axis of ``n`` averages
+    ``[floor(i*n/o), ceil((i+1)*n/o))``."""
+
+    def __init__(self, output_size: Any):
+        super().__init__()
+        vals = output_size if isinstance(output_size, (tuple, list)) else (output_size,) * 2
+        if len(vals) != 2 or not all(v is None or (isinstance(v, (int, np.integer))
+                                                   and not isinstance(v, bool) and v >= 1)
+                                     for v in vals):
+            raise ValueError(f"AdaptiveAvgPool2d: output_size={output_size!r} is invalid: must "
+                             f"be an int >= 1 or a pair of them (None keeps the input's size)")
+        self.output_size = tuple(None if v is None else int(v) for v in vals)
+
+    def forward(self, x: Any) -> Tensor:
+        from . import conv
+        return conv.adaptive_avg_pool2d(_as_tensor(x), self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
 
 
 class Flatten(Module):
@@ -780,7 +926,16 @@ ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh, "sigmoid": S
                "logsigmoid": LogSigmoid, "softsign": Softsign, "prelu": PReLU}
 __all__ += ["GELU", "SiLU", "ELU", "SELU", "CELU", "Softplus", "Mish", "Hardswish", "Hardsigmoid",
             "ReLU6", "Hardtanh", "LogSigmoid", "Softsign", "PReLU", "ACTIVATIONS"]
-# Recurrent layers and Embedding live in rnn.py; exported here as nn.RNN, nn.GRU, ...
-from .rnn import GRU, LSTM, RNN, Embedding, GRUCell, LSTMCell, RNNCell  # noqa: E402
 
-__all__ += ["RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell", "Embedding"]
+
+# Recurrent layers and Embedding live in rnn.py (which imports this module), exported here as
+# nn.RNN, nn.GRU, ... on first access, so either module can be imported first.
+_RNN_NAMES = ("RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell", "Embedding")
+__all__ += list(_RNN_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RNN_NAMES:
+        from . import rnn
+        return getattr(rnn, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,7 +25,7 @@ import numpy as np
 from .nn import Module, Parameter, _as_tensor, _count, _generator, _init_array
 from .tensor import Tensor, concatenate, op, stack
 
-__all__ = ["RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell", "Embedding"]
+__all__ = ["RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell", "Embedding", "rnn_sequence"]
 
 _GATES = {"rnn_tanh": 1, "rnn_relu": 1, "gru": 3, "lstm": 4}
 
@@ -302,6 +302,8 @@ class _RNNBase(_Recurrent):
             ts.append(p if batched else p.reshape(n, 1, H))
         if all(t is None for t in ts):
             return [np.zeros((B, H * (2 if self.mode == "lstm" else 1)), dtype)] * n
+        if any(t is None for t in ts):
+            raise ValueError(f"{self._name()}: hx must hold both h0 and c0 (or be None), got None for one")
         if len(ts) == 1:
             return [ts[0][k] for k in range(n)]
         return [concatenate([ts[0][k], ts[1][k]], axis=-1) for k in range(n)]
@@ -434,8 +436,8 @@ class _CellBase(_Recurrent):
         if hx is None:
             s0 = np.zeros((B, 2 * H if lstm else H), dtype)
         else:
-            if lstm and (not isinstance(hx, tuple) or len(hx) != 2):
-                raise ValueError(f"{self._name()}: hx must be a tuple (h, c), got {type(hx).__name__}")
+            if lstm and (not isinstance(hx, tuple) or len(hx) != 2 or any(p is None for p in hx)):
+                raise ValueError(f"{self._name()}: hx must be a tuple (h, c) of arrays, got {hx!r:.60}")
             parts = [_as_tensor(p) for p in (hx if lstm else (hx,))]
             want = (B, H) if batched else (H,)
             for label, p in zip(("h", "c"), parts):

@@ -550,9 +550,14 @@ class Tensor:
             idx = tuple(i.data if isinstance(i, Tensor) else i for i in idx)
         return getitem(self, idx=idx)
 
-    def pad(self, pad_width: Any, value: float = 0.0) -> "Tensor":
-        """Constant padding; ``pad_width`` as in ``np.pad`` (int, (before, after) or per axis)."""
-        return pad(self, pad_width=pad_width, value=value)
+    def pad(self, pad_width: Any, value: float = 0.0, mode: str = "constant") -> "Tensor":
+        """``pad_width`` as in ``np.pad`` (int, (before, after) or per axis); ``mode``
+        ``"constant"`` (``value``; the rule below) or ``"reflect"``, ``"replicate"``,
+        ``"circular"`` (their rule is in conv.py)."""
+        if mode == "constant":
+            return pad(self, pad_width=pad_width, value=value)
+        from .conv import pad as pad_mode
+        return pad_mode(self, pad_width, mode, value)
 
 
 _NO = _const(np.zeros((), np.float32))  # placeholder parent for non-Tensor operands

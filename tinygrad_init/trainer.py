@@ -121,8 +121,10 @@ class History:
 
 def _count(who: str, name: str, value: Any, minimum: int = 1) -> int:
     """An int >= minimum; NumPy integers too, bools not."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{who}: {name}={value!r} is invalid: must be an int >= {minimum}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{who}: {name}={value!r} is invalid: must be an integer >= {minimum}")
+    if value < minimum:
+        raise ValueError(f"{who}: {name}={value!r} is invalid: must be an integer >= {minimum}")
     return int(value)
 
 
