@@ -6,7 +6,8 @@ plugin that fails to import or validate (any exception, ``SystemExit`` and
 ``KeyboardInterrupt`` included) is reported as ``distribution[entry-name]: <error>``
 and every other plugin still works. What a plugin prints while it is imported is
 captured (``PluginInfo.output``), a slow import is named (``SlowPluginWarning``), and
-exceptions from factories and hooks name the plugin, component and hook (:func:`blame`).
+exceptions from factories and hooks name the plugin, component and hook (:func:`blame`,
+:func:`name_hook_errors`).
 """
 from __future__ import annotations
 
@@ -324,7 +325,7 @@ class PluginRegistry:
                 raise
             raise err from exc
         if kind == "callback":
-            _remember_origin(built, f"{comp.plugin}: callback {name!r}")
+            _remember_origin(built, (comp.plugin, name))
         return built
 
     def plugin_id(self, plugin: Any) -> str | None:
@@ -379,24 +380,27 @@ def lifecycle_manager(callbacks: Iterable[Any] = ()) -> pluggy.PluginManager:
     return pm
 
 
-_origins: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
+_origins: "weakref.WeakKeyDictionary[Any, tuple[str, str]]" = weakref.WeakKeyDictionary()
 
 
-def _remember_origin(obj: Any, label: str) -> None:
+def _remember_origin(obj: Any, origin: tuple[str, str]) -> None:
+    """Remember that ``obj`` was built as callback ``origin[1]`` of plugin ``origin[0]``."""
     try:
-        _origins[obj] = label
+        _origins[obj] = origin
     except TypeError:  # not weak-referenceable or not hashable: named by its class instead
         pass
 
 
 def _label(plugin: Any) -> str:
+    """How an error names a hook's owner: ``plugin dist[entry]`` (module-level hooks),
+    ``'name' (Class) of dist[entry]`` (a callback built by name), else the class."""
     if isinstance(plugin, types.ModuleType):
-        return get_registry().plugin_id(plugin) or f"plugin module {plugin.__name__!r}"
+        return f"plugin {get_registry().plugin_id(plugin) or plugin.__name__}"
     try:
-        label = _origins.get(plugin)
+        origin = _origins.get(plugin)
     except TypeError:
-        label = None
-    return f"{label} ({type(plugin).__name__})" if label else f"callback {type(plugin).__name__}"
+        origin = None
+    return f"{origin[1]!r} ({type(plugin).__name__}) of {origin[0]}" if origin else type(plugin).__name__
 
 
 def _raising_impl(exc: BaseException, impls: Iterable[Any]) -> Any:
@@ -416,19 +420,18 @@ def _raising_impl(exc: BaseException, impls: Iterable[Any]) -> Any:
 
 
 def name_hook_errors(pm: pluggy.PluginManager) -> None:
-    """Make an exception raised by a lifecycle hook name its plugin or callback and the hook
-    (see :func:`blame`)."""
+    """Make an exception raised by a lifecycle hook name its plugin (``dist[entry]``) or
+    callback and the hook, as ``Trainer.fit`` does: re-raised as it is (its type still
+    means what it meant), the message prefixed (or a note added)."""
     def after(outcome, hook_name, hook_impls, kwargs):
         exc = outcome.exception
         if exc is None or not isinstance(exc, Exception):
             return
         impl = _raising_impl(exc, hook_impls)
-        if impl is None:
-            return
-        err = blame(exc, f"{_label(impl.plugin)}: {hook_name}")
-        if err is not exc:
-            err.__cause__ = exc
-            outcome.force_exception(err)
+        if impl is not None:
+            from .trainer import _name_error  # the one rule for naming a hook's error
+
+            _name_error(exc, _label(impl.plugin), hook_name)
 
     pm.add_hookcall_monitoring(lambda *a: None, after)
 
