@@ -8,6 +8,7 @@ check their values and that they never join the graph.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -623,3 +624,11 @@ def test_one_hot_and_masked_fill():
 def test_clear_errors(call, message):
     with pytest.raises((ValueError, TypeError, IndexError), match=message):
         call()
+
+
+def test_every_public_op_is_in_the_docs_op_table():
+    from pathlib import Path
+    doc = (Path(__file__).parents[1] / "docs" / "ops.md").read_text()
+    ops = [n for n, m in tgi._LAZY.items() if m.startswith("ops.")]
+    missing = [n for n in ops if not re.search(rf"[`\s]{n}[`\s(]", doc)]
+    assert len(ops) > 90 and not missing, missing
