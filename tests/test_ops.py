@@ -40,7 +40,7 @@ def with_axis(d: Any, min_side: int = 1, **kw: Any) -> tuple:
 
 @st.composite
 def last_axis(d: Any) -> tuple:
-    shape = d(shapes(min_dims=1, max_dims=3, max_side=4))
+    shape = d(shapes(min_dims=1, max_dims=3, min_side=0, max_side=4))  # size-0 axes too
     x = d(arrays(shape, min_value=-5, max_value=5))
     return (x,), {"axis": d(st.integers(-len(shape), len(shape) - 1))}
 
@@ -165,8 +165,8 @@ def where_case(d: Any) -> tuple:
 
 @st.composite
 def clip_case(d: Any) -> tuple:
-    lo = d(st.sampled_from([None, -1.0, 0.5]))
-    hi = d(st.sampled_from([None, 1.0, 2.0]))
+    lo, hi = d(st.sampled_from([(None, 1.0), (None, 2.0), (-1.0, None), (0.5, None),
+                                (-1.0, 1.0), (-1.0, 2.0), (0.5, 1.0), (0.5, 2.0)]))
     x = d(arrays(SMALL, avoid=[v for v in (lo, hi) if v is not None], margin=1e-2))
     return (x,), {"lo": lo, "hi": hi}
 
