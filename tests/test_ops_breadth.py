@@ -632,3 +632,15 @@ def test_every_public_op_is_in_the_docs_op_table():
     ops = [n for n, m in tgi._LAZY.items() if m.startswith("ops.")]
     missing = [n for n in ops if not re.search(rf"[`\s]{n}[`\s(]", doc)]
     assert len(ops) > 90 and not missing, missing
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "max", "min", "var", "logsumexp", "prod", "norm"])
+def test_reductions_over_axis_0_or_minus_1_of_a_0d_tensor(name):
+    """PyTorch: ``torch.tensor(2.).sum(0)`` is 2 (a 0-d tensor has one "axis" 0/-1)."""
+    formula = {"var": lambda x: 0.0 * x, "logsumexp": lambda x: x, "norm": np.abs}
+    for axis in (0, -1):
+        check_op(lambda x, keepdims: getattr(x, name)(axis=axis, keepdims=keepdims),
+                 ref=lambda x, keepdims: formula.get(name, lambda v: v)(x),
+                 inputs=st.tuples(arrays((), avoid=(0.0,), margin=0.1).map(lambda a: (a,)),
+                                  st.fixed_dictionaries({"keepdims": st.booleans()})),
+                 max_examples=5)

@@ -295,7 +295,7 @@ def _axis(axis: Any) -> Any:
 
 def _kshape(axis: Any, shape: tuple) -> tuple:
     """Shape of a keepdims=True reduction over axis."""
-    if axis is None:
+    if axis is None or not shape:  # a 0-d tensor takes axis 0/-1 (PyTorch): nothing reduced
         return (1,) * len(shape)
     axes = {a % len(shape) for a in ((axis,) if isinstance(axis, (int, np.integer)) else axis)}
     return tuple(1 if i in axes else s for i, s in enumerate(shape))
