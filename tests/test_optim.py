@@ -668,3 +668,12 @@ def test_in_place_step_leaves_the_gradient_alone_and_skips_read_only_params():
     opt.step()  # the pure path: a new array, the read-only one untouched
     np.testing.assert_array_equal(ro, [1.0, 1.0, 1.0])
     np.testing.assert_array_equal(q.data, [0.5, 0.5, 0.5])
+
+
+def test_a_non_parameter_is_named_without_an_empty_slot():
+    with pytest.raises(TypeError, match=r"^sgd: got a ndarray, not a parameter \(needs"):
+        tgi.optimizer("sgd", [np.ones(3)])
+    with pytest.raises(TypeError, match=r"^sgd: 'w' is a ndarray, not a parameter"):
+        tgi.optimizer("sgd", [("w", np.ones(3))])
+    with pytest.raises(TypeError, match=r"^sgd: parameter has dtype int64"):
+        tgi.optimizer("sgd", [tgi.Tensor(np.arange(3))])

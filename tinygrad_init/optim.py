@@ -166,11 +166,12 @@ class Optimizer:
             name, x = x
         if not _is_param(x):
             where = "" if gi is None else f" in group {gi}"
-            raise TypeError(f"{self.name}: {type(x).__name__} {name or ''}{where} is not a parameter "
-                            "(needs .data ndarray, .grad and .requires_grad)")
+            what = f"{name!r} is a {type(x).__name__}" if name else f"got a {type(x).__name__}"
+            raise TypeError(f"{self.name}: {what}{where}, not a parameter (needs .data ndarray, "
+                            ".grad and .requires_grad: a Tensor or Parameter)")
         if not np.issubdtype(x.data.dtype, np.floating):
-            raise TypeError(f"{self.name}: parameter {name or ''} has dtype {x.data.dtype}; "
-                            "only floating-point tensors can be optimized")
+            raise TypeError(f"{self.name}: parameter {name + ' ' if name else ''}has dtype "
+                            f"{x.data.dtype}; only floating-point tensors can be optimized")
         return name, x
 
     def _validate_group(self, hp: dict, where: str = "") -> None:
