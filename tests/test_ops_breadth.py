@@ -644,3 +644,13 @@ def test_reductions_over_axis_0_or_minus_1_of_a_0d_tensor(name):
                  inputs=st.tuples(arrays((), avoid=(0.0,), margin=0.1).map(lambda a: (a,)),
                                   st.fixed_dictionaries({"keepdims": st.booleans()})),
                  max_examples=5)
+
+
+@pytest.mark.parametrize("first", ["import tinygrad_init as t; t.sin", "import tinygrad_init as t; t.einsum",
+                                   "import tinygrad_init.ops.activation", "import tinygrad_init.ops.math",
+                                   "from tinygrad_init.ops.index import gather"])
+def test_any_op_module_can_be_imported_first(first):
+    import subprocess
+    import sys
+    subprocess.run([sys.executable, "-c", first + "; import tinygrad_init as t; t.Tensor([1.0]).gelu()"],
+                   check=True, capture_output=True, timeout=120)
