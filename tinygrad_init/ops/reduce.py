@@ -33,7 +33,9 @@ def _one(name: str, axis: Any, ndim: int) -> int:
 
 def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
     """``sqrt(var(x, axis, keepdims, ddof))``; ``ddof=0`` like ``var`` (PyTorch: ``ddof=1``)."""
-    return _t(x).var(axis=axis, keepdims=keepdims, ddof=ddof).sqrt()
+    x = _t(x)
+    _ax("std", axis, x.ndim)
+    return x.var(axis=axis, keepdims=keepdims, ddof=ddof).sqrt()
 
 
 @op(name="logsumexp")
