@@ -74,3 +74,37 @@ def test_activations_are_config_layer_types():
     with pytest.raises(ConfigError, match="model.layers.1"):
         build_model(validate({"model": {"layers": [{"type": "linear", "out": 2},
                                                    {"type": "elu", "beta": 1.0}]}})["model"], (3,))
+
+
+def test_a_toml_config_with_the_new_activations_builds_and_backpropagates(tmp_path):
+    from tinygrad_init import experiment
+    cfg = tmp_path / "selu.toml"
+    cfg.write_text('''
+[data]
+name = "moons"
+n_samples = 64
+
+[model]
+layers = [
+  { type = "linear", out = 8, weight_init = "lecun_normal" },
+  { type = "selu" },
+  { type = "linear", out = 8 },
+  { type = "prelu", num_parameters = 8 },
+  { type = "linear", out = 8 },
+  { type = "gelu", approximate = "tanh" },
+  { type = "linear", out = 2 },
+]
+
+[train]
+epochs = 2
+batch_size = 16
+''')
+    conf = experiment.load_config(cfg)
+    model = experiment.build_model(conf["model"], (2,))
+    assert [type(m).__name__ for m in model][1::2] == ["SELU", "PReLU", "GELU"]
+    slope = model[3].weight.data.copy()
+    x = Tensor(np.random.default_rng(0).standard_normal((16, 2)))
+    loss = tgi.F.cross_entropy(model(x), np.arange(16) % 2)
+    loss.backward()
+    assert model[3].weight.grad is not None and model[3].weight.grad.shape == (8,)
+    assert np.array_equal(model[3].weight.data, slope)

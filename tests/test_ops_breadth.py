@@ -8,6 +8,7 @@ check their values and that they never join the graph.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -607,6 +608,10 @@ def test_one_hot_and_masked_fill():
     (lambda: Tensor(np.ones((2, 3))).masked_fill(np.ones(2, bool), 0.0), r"masked_fill: mask shape \(2,\) does not broadcast to the input shape \(2, 3\)"),
     (lambda: Tensor(np.ones((2, 3))).masked_fill(np.ones(3), 0.0), r"masked_fill: mask must be bool, got dtype float64"),
     (lambda: Tensor(np.ones((2, 3))).expand(4, 3), r"expand: cannot expand shape \(2, 3\) to \(4, 3\)"),
+    (lambda: Tensor(np.ones((2, 3))).expand(3), r"expand: cannot expand shape \(2, 3\) to \(3,\)"),
+    (lambda: Tensor(np.ones((2, 3))).std(axis=5), r"std: axis 5 is out of bounds for a tensor with 2 dimensions"),
+    (lambda: Tensor(np.ones(3)).softplus(beta="a"), r"softplus: beta='a' is not a number"),
+    (lambda: tgi.lerp(Tensor(np.ones((2, 3))), np.ones(4), 0.5), r"lerp: shapes \(2, 3\), \(4,\), \(\) of start"),
     (lambda: Tensor(np.ones((2, 3))).permute(0, 0), r"permute: axes \(0, 0\) are not a permutation"),
     (lambda: Tensor(np.ones((2, 3))).split([1, 1], axis=1), r"split: sizes \[1, 1\] don't add up to 3"),
     (lambda: Tensor(np.ones((2, 3))).unflatten(1, (2, 2)), r"unflatten: sizes \(2, 2\) don't multiply to 3"),
@@ -623,3 +628,33 @@ def test_one_hot_and_masked_fill():
 def test_clear_errors(call, message):
     with pytest.raises((ValueError, TypeError, IndexError), match=message):
         call()
+
+
+def test_every_public_op_is_in_the_docs_op_table():
+    from pathlib import Path
+    doc = (Path(__file__).parents[1] / "docs" / "ops.md").read_text()
+    ops = [n for n, m in tgi._LAZY.items() if m.startswith("ops.")]
+    missing = [n for n in ops if not re.search(rf"[`\s]{n}[`\s(]", doc)]
+    assert len(ops) > 90 and not missing, missing
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "max", "min", "var", "logsumexp", "prod", "norm"])
+def test_reductions_over_axis_0_or_minus_1_of_a_0d_tensor(name):
+    """PyTorch: ``torch.tensor(2.).sum(0)`` is 2 (a 0-d tensor has one "axis" 0/-1)."""
+    formula = {"var": lambda x: 0.0 * x, "logsumexp": lambda x: x, "norm": np.abs}
+    for axis in (0, -1):
+        check_op(lambda x, keepdims: getattr(x, name)(axis=axis, keepdims=keepdims),
+                 ref=lambda x, keepdims: formula.get(name, lambda v: v)(x),
+                 inputs=st.tuples(arrays((), avoid=(0.0,), margin=0.1).map(lambda a: (a,)),
+                                  st.fixed_dictionaries({"keepdims": st.booleans()})),
+                 max_examples=5)
+
+
+@pytest.mark.parametrize("first", ["import tinygrad_init as t; t.sin", "import tinygrad_init as t; t.einsum",
+                                   "import tinygrad_init.ops.activation", "import tinygrad_init.ops.math",
+                                   "from tinygrad_init.ops.index import gather"])
+def test_any_op_module_can_be_imported_first(first):
+    import subprocess
+    import sys
+    subprocess.run([sys.executable, "-c", first + "; import tinygrad_init as t; t.Tensor([1.0]).gelu()"],
+                   check=True, capture_output=True, timeout=120)

@@ -69,13 +69,20 @@ def _class_targets(fn: str, targets: Any, shape: tuple, num_classes: int,
                              f"(num_classes={num_classes})")
     elif t.dtype.kind not in "iub":
         raise ValueError(f"{fn}: targets of dtype {t.dtype} are not integer class indices")
-    t = t.astype(np.int64)
-    out = ((t < 0) | (t >= num_classes)) & (t != ignore_index)
-    if out.any():
-        raise ValueError(f"{fn}: target {int(t[out][0])} is out of range for "
+    out = ((t < 0) | (t >= num_classes)) & (t != ignore_index)  # before the cast: 1e20 or
+    if out.any():                                                 # 2**63 would wrap around
+        v = t[out][0].item()
+        raise ValueError(f"{fn}: target {int(v) if float(v).is_integer() else v!r} is out of range for "
                          f"num_classes={num_classes} (valid: 0..{num_classes - 1}"
                          + (f", or ignore_index={ignore_index})" if ignore_index is not None else ")"))
-    return t
+    return t.astype(np.int64)
+
+
+def _numeric(fn: str, y: np.ndarray, what: str = "target") -> np.ndarray:
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"{fn}: {what} must be numbers, got dtype {y.dtype} "
+                        f"(e.g. {y.reshape(-1)[:1].tolist()})")
+    return y
 
 
 def _class_weight(fn: str, weight: Any, c: int, dtype: Any) -> np.ndarray:
@@ -176,9 +183,13 @@ def _weighted(fn: str, loss: Tensor, weight: Any, reduction: str) -> Tensor:
     return _reduce(fn, loss, reduction)
 
 
-def _unit(fn: str, y: np.ndarray, what: str) -> None:
-    if y.dtype.kind not in "biuf" or not np.isfinite(y).all() or np.any((y < 0) | (y > 1)):
-        raise ValueError(f"{fn}: {what} must be numbers in [0, 1]")
+def _unit(fn: str, y: np.ndarray, what: str = "target") -> None:
+    _numeric(fn, y, f"{what}s")
+    bad = ~((y >= 0) & (y <= 1))  # NaN too
+    if bad.any():
+        i = tuple(int(k) for k in np.argwhere(bad)[0])
+        raise ValueError(f"{fn}: {what}s must be in [0, 1]; {what} {y[i].item()!r} at index "
+                         f"{i if len(i) != 1 else i[0]} is not")
 
 
 @op
@@ -206,9 +217,12 @@ def binary_cross_entropy_with_logits(logits: Any, targets: Any, weight: Any = No
     """
     fn = "binary_cross_entropy_with_logits"
     x = _t(logits)
-    y = _data(targets)
-    _same_shape(fn, x, y, "logits", "targets")
-    _unit(fn, y, "targets")
+    y = _numeric(fn, _data(targets), "targets")
+    if tuple(x.shape) != y.shape:
+        raise ValueError(f"{fn}: logits shape {tuple(x.shape)} and targets shape {y.shape} differ; "
+                         "it takes one target in [0, 1] per logit (class indices for a model with "
+                         "2+ outputs: cross_entropy; multi-label (N, C) targets: (N, C) logits)")
+    _unit(fn, y)
     lw = 1.0
     if pos_weight is not None:
         pw = _data(pos_weight)
@@ -240,15 +254,15 @@ def binary_cross_entropy(input: Any, target: Any, weight: Any = None, *,
     x = _t(input)
     y = _data(target)
     _same_shape(fn, x, y)
-    _unit(fn, x.data, "input values (probabilities)")
-    _unit(fn, y, "targets")
+    _unit(fn, x.data, "input")
+    _unit(fn, y)
     return _weighted(fn, _bce(x, y.astype(x.dtype)), weight, reduction)
 
 
 def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
     """``(input - target)**2``, reduced (PyTorch ``F.mse_loss``). Shapes must match."""
     x = _t(input)
-    y = _data(target)
+    y = _numeric("mse_loss", _data(target))
     _same_shape("mse_loss", x, y)
     d = x - Tensor(y.astype(x.dtype))
     return _reduce("mse_loss", d * d, reduction)
@@ -257,7 +271,7 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
 def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
     """``|input - target|``, reduced (PyTorch ``F.l1_loss``). Shapes must match."""
     x = _t(input)
-    y = _data(target)
+    y = _numeric("l1_loss", _data(target))
     _same_shape("l1_loss", x, y)
     return _reduce("l1_loss", (x - Tensor(y.astype(x.dtype))).abs(), reduction)
 
@@ -271,7 +285,7 @@ def _huber(d: np.ndarray, *, delta: float) -> tuple:
 
 def _regression(fn: str, input: Any, target: Any) -> Tensor:
     x = _t(input)
-    y = _data(target)
+    y = _numeric(fn, _data(target))
     _same_shape(fn, x, y)
     return x - Tensor(y.astype(x.dtype))
 

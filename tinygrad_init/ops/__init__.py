@@ -25,3 +25,6 @@ def axes(name: str, axis: Any, ndim: int) -> tuple:
                              f"dimensions")
         out.append(int(a) % ndim)
     return tuple(out)
+
+
+from .. import tensor as _tensor  # noqa: E402,F401  (loads the engine, which attaches every op module)

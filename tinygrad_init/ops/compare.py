@@ -123,7 +123,8 @@ def _picked(x: Tensor, idx: np.ndarray, ax: int, scalar: bool) -> SortResult:
 
 def topk(x: Any, k: int, axis: int = -1, largest: bool = True, sorted: bool = True) -> SortResult:
     """The ``k`` largest (or smallest) elements along ``axis`` as ``(values, indices)``,
-    in sorted order (ties: the earlier element first)."""
+    in sorted order (ties: the earlier element first). ``sorted=False`` is accepted for
+    PyTorch's signature; the order is then unspecified there, and sorted here."""
     x, ax, scalar = _prep("topk", x, axis)
     n = x.shape[ax]
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= n:

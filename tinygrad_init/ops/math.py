@@ -97,6 +97,12 @@ def logaddexp(a: np.ndarray, b: np.ndarray) -> tuple:
 def lerp(start: Any, end: Any, weight: Any) -> Tensor:
     """``start + weight * (end - start)`` (PyTorch ``torch.lerp``); ``weight`` a number or
     a Tensor (differentiable)."""
+    shapes = [np.shape(v.data if isinstance(v, Tensor) else v) for v in (start, end, weight)]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"lerp: shapes {', '.join(map(str, shapes))} of start, end and weight "
+                         f"cannot be broadcast together") from None
     return start + mul(weight, sub(end, start))
 
 

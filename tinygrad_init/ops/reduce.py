@@ -33,7 +33,9 @@ def _one(name: str, axis: Any, ndim: int) -> int:
 
 def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
     """``sqrt(var(x, axis, keepdims, ddof))``; ``ddof=0`` like ``var`` (PyTorch: ``ddof=1``)."""
-    return _t(x).var(axis=axis, keepdims=keepdims, ddof=ddof).sqrt()
+    x = _t(x)
+    _ax("std", axis, x.ndim)
+    return x.var(axis=axis, keepdims=keepdims, ddof=ddof).sqrt()
 
 
 @op(name="logsumexp")
@@ -127,6 +129,8 @@ def _norm(a: np.ndarray, *, p: Any, axis: Any, keepdims: bool) -> tuple:
         n = (np.max if p > 0 else np.min)(x, axis=ax, keepdims=True)
     elif p == 0:
         n = np.sum(x != 0, axis=ax, keepdims=True).astype(a.dtype)
+    elif p == 2:  # the common case without np.power (much slower than a product)
+        n = np.sqrt(np.sum(a * a, axis=ax, keepdims=True))
     else:
         n = np.sum(x ** p, axis=ax, keepdims=True) ** (1.0 / p)
     out = n if keepdims else n.reshape(np.sum(a, axis=ax).shape)
@@ -141,7 +145,7 @@ def _norm(a: np.ndarray, *, p: Any, axis: Any, keepdims: bool) -> tuple:
         if p == 1:
             return np.sign(a) * g
         with np.errstate(divide="ignore", invalid="ignore"):
-            r = a * x ** (p - 2) * g / n ** (p - 1)
+            r = a * g / n if p == 2 else a * x ** (p - 2) * g / n ** (p - 1)
         return np.where(n == 0, 0.0, r).astype(a.dtype)  # 0 at a zero norm, as PyTorch
     return out, back
 

@@ -51,7 +51,8 @@ def expand(x: Any, *sizes: Any) -> Tensor:
     sizes = _ints("expand", sizes)
     lead = len(sizes) - x.ndim
     if lead < 0:
-        raise ValueError(f"expand: {len(sizes)} sizes {sizes} for a tensor of shape {x.shape}")
+        raise ValueError(f"expand: cannot expand shape {x.shape} to {sizes} (fewer sizes than "
+                         f"dimensions)")
     shape = tuple(x.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(sizes))
     bad = [i for i, s in enumerate(x.shape) if s != 1 and s != shape[i + lead]]
     if bad or any(s < 0 for s in shape):
