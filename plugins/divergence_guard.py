@@ -11,9 +11,12 @@ the run started, and the message says so. The stop message names the epoch, the 
 the loss and which weights were kept (from which global step). The trainer writes no
 checkpoint after a divergence stop, so a good checkpoint is never overwritten.
 
-Rollback without copying: the host's ``Optimizer.step`` rebinds every parameter to a
-new array (it never writes in place), so keeping *references* to the arrays before the
-update is enough; no parameter is copied. Measured on a 784-512-512-10 MLP (0.67 M
+Rollback without copying where it can: the host's pure ``Optimizer.step`` rebinds every
+parameter to a new array (it never writes in place), so keeping *references* to the arrays
+before the update is enough; no parameter is copied. An optimizer with the in-place
+``update_`` (sgd: it allocates nothing per step) or its own ``step`` writes into the arrays,
+so for it the guard copies the weights into two preallocated buffer sets, alternately
+(``np.copyto``: memory traffic, no allocation). Measured on a 784-512-512-10 MLP (0.67 M
 parameters, float32, this container, 2026-12-04): copying every parameter before each
 step cost 0.22 ms per step; keeping references costs 0.0002 ms (a forward and backward
 of a 64-sample batch there takes a few ms). An optimizer class that
@@ -46,13 +49,17 @@ class DivergenceGuard:
         self._kept_loss = math.nan
         self._pending: list | None = None
         self._loss = math.nan
+        self._bufs: list = [None, None]  # the two buffer sets of a copying guard
+        self._flip = 0
 
     @hookimpl
     def tinygrad_init_train_start(self, trainer):
         self._reset()
         self._params = trainer.model.parameters()
-        # the host's Optimizer.step rebinds p.data: references suffice; others may write in place
-        self._copy = type(trainer.optimizer).step is not Optimizer.step
+        # the host's pure Optimizer.step rebinds p.data: references suffice; an in-place
+        # update_ or an optimizer's own step may write into the arrays
+        opt = trainer.optimizer
+        self._copy = type(opt).step is not Optimizer.step or getattr(opt, "update_", None) is not None
 
     @hookimpl
     def tinygrad_init_after_loss(self, trainer, epoch, step, loss):
@@ -73,7 +80,18 @@ class DivergenceGuard:
         if trainer.stop_reason is not None:
             return
         # the weights this update starts from gave a good loss: they are the last good ones
-        self._pending = [np.array(p.data, copy=True) if self._copy else p.data for p in self._params]
+        self._pending = self._snapshot() if self._copy else [p.data for p in self._params]
+
+    def _snapshot(self) -> list:
+        """The weights copied into the buffer set that does not hold the kept ones."""
+        bufs = self._bufs[self._flip]
+        if bufs is None or any(b.shape != p.data.shape or b.dtype != p.data.dtype
+                               for b, p in zip(bufs, self._params)):
+            bufs = self._bufs[self._flip] = [np.empty_like(p.data) for p in self._params]
+        self._flip ^= 1
+        for b, p in zip(bufs, self._params):
+            np.copyto(b, p.data)
+        return bufs
 
     @hookimpl
     def tinygrad_init_step_end(self, trainer):
@@ -84,7 +102,7 @@ class DivergenceGuard:
     def _stop(self, trainer, epoch, step, what):
         if self._kept is not None:
             for p, w in zip(self._params, self._kept):
-                p.data = w
+                p.data = w.copy() if self._copy else w  # a buffer is reused: give the model its own
             kept = (f"the last good weights were kept: those of global step {self._kept_step} "
                     f"(after {self._kept_step} updates; their loss was {self._kept_loss:.6g})")
         else:
@@ -99,6 +117,7 @@ class DivergenceGuard:
     @hookimpl
     def tinygrad_init_train_end(self):
         self._kept = self._pending = None  # release the arrays
+        self._bufs = [None, None]
 
     def __repr__(self):
         return f"DivergenceGuard(max_loss={self.max_loss})"

@@ -86,7 +86,7 @@ def test_mnist1d_table_quick_run_prints_the_table_and_saves_the_plot(tmp_path):
     for label, paper in (("logistic regression", 32), (r"MLP 40-100-100-10 \(residual\)", 68),
                          (r"CNN \(3 x Conv1d, 25 channels\)", 94), (r"GRU \(bidirectional, hidden 6\)", 91)):
         row = re.search(rf"│ {label}\s+│\s+(\d+) │\s+100 │\s+(\d+\.\d) │\s+{paper} │\s+([+-]\d+\.\d) │"
-                        rf"\s+(\d+\.\d\d) │", out)
+                        rf"\s+(\d+\.\d\d) ms │", out)
         assert row, f"no table row for {label} in\n{out}"
         params, acc, diff = int(row.group(1)), float(row.group(2)), float(row.group(3))
         assert params > 0 and 10 < acc <= 100 and abs(acc - paper - diff) < 0.051

@@ -55,6 +55,18 @@ def _is_param(x: Any) -> bool:
     return isinstance(getattr(x, "data", None), np.ndarray) and hasattr(x, "grad")
 
 
+def _in_place(cls: type) -> bool:
+    """Whether ``cls`` updates in place: the most derived class that defines ``update`` or
+    ``update_`` defines ``update_`` (a subclass that overrides only ``update`` gets its own
+    ``update`` called, not an inherited in-place variant that ignores it)."""
+    for k in cls.__mro__:
+        if "update_" in k.__dict__:
+            return k.__dict__["update_"] is not None
+        if "update" in k.__dict__:
+            return False
+    return False
+
+
 class Optimizer:
     """Base class of every optimizer: owns parameter groups, state and the step counter.
 
@@ -277,7 +289,7 @@ class Optimizer:
                 raise FloatingPointError(msg + "; no parameter was updated")
             warnings.warn(msg + "; the step was skipped", RuntimeWarning, stacklevel=2)
             return
-        if self.update_ is not None and all(p.data.flags.writeable for _, p, _, _ in work):
+        if _in_place(type(self)) and all(p.data.flags.writeable for _, p, _, _ in work):
             # the in-place variant, bit-identical to update(): every gradient was checked above,
             # so the step does not stop half-way (measured: benchmarks/README.md)
             for i, p, g, hp in work:

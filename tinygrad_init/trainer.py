@@ -467,7 +467,9 @@ class Trainer:
         pluggy's order (installed plugins, then the callbacks), each with its label."""
         pm = pluggy.PluginManager(hookspecs.PROJECT)
         pm.add_hookspecs(hookspecs)
-        named = [(f"plugin {getattr(p, '__name__', p)!s}", p) for p in get_registry().lifecycle_plugins()]
+        reg = get_registry()
+        named = [(f"plugin {reg.plugin_id(p) or getattr(p, '__name__', p)!s}", p)
+                 for p in reg.lifecycle_plugins()]
         named += [(f"callbacks[{i}] ({_label(c)})", c) for i, c in enumerate(self.callbacks)]
         named += [(_label(c), c) for c in self._builtin]
         for i, (who, cb) in enumerate(named):
