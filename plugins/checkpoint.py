@@ -61,7 +61,8 @@ class Checkpoint:
 
     @hookimpl(trylast=True)  # after early stopping's train_end has restored the best weights
     def tinygrad_init_train_end(self, trainer, history):
-        if str(history.stop_reason or "").startswith("early stopping"):
+        reason = history.stop_reason  # a StopReason(kind, message), or the message alone
+        if getattr(reason, "kind", None) == "early_stopping" or str(reason or "").startswith("early stopping"):
             self.saved.append(trainer.save_checkpoint(self.path))
 
     def __repr__(self):
