@@ -116,6 +116,9 @@ BAD = [
     ("step_past_end", dict(meta=setting("progress", {"rng": np.random.PCG64(0).state, "step": 99,
                                                      "loss_sum": 0.0, "correct": 0, "seen": 0})),
      "field 'progress.step' = 99 is invalid: must be at most the 6 steps"),
+    ("bad_stop_reason", dict(meta=setting("history", {"epochs": [{}, {}], "stop_reason": {"kind": 1}})),
+     "field 'history.stop_reason'"),
+    ("no_stop_reason", dict(meta=setting("history", {"epochs": [{}, {}]})), "field 'history'"),
     ("progress_incomplete", dict(meta=setting("progress", {"step": 1})), "field 'progress.rng' is missing"),
     ("nan_weights", dict(arrays=_nan_weight), "array 'model/0.weight' holds 1 NaN"),
     ("other_format", dict(meta=setting("format", "other/2")), "field 'format' is 'other/2'"),
@@ -361,3 +364,14 @@ def test_a_file_that_is_not_an_archive_is_named_as_such(tmp_path):
     with pytest.raises(CheckpointError, match="^checkpoint '.*notes.npz' is not an .npz archive") as info:
         ckpt.load_checkpoint(tmp_path / "notes.npz")
     assert "truncated" not in str(info.value) and "pickle" not in str(info.value)
+
+
+@pytest.mark.parametrize("reason", [None, "early stopping: val_loss did not improve",
+                                    {"kind": "early_stopping", "message": "early stopping: ...", "failure": False}])
+def test_stop_reasons_as_text_or_structured_are_valid(saved, tmp_path, reason):
+    def change(meta):
+        meta["history"]["stop_reason"] = reason
+        return meta
+    good = rewrite(saved, tmp_path / "good.npz", meta=change)
+    arrays, meta = ckpt.load_checkpoint(good)
+    ckpt.validate_meta(good, meta, steps_per_epoch=6)

@@ -169,10 +169,9 @@ def validate_meta(path, meta: Mapping[str, Any], *, generators: Mapping[str, np.
         if not isinstance(logs, dict):
             _bad(path, f"history.epochs[{i}]", logs, "an object of metrics")
     reason = history["stop_reason"]
-    if not (reason is None or isinstance(reason, str) or (
-            isinstance(reason, dict) and isinstance(reason.get("kind"), str)
-            and isinstance(reason.get("message"), str))):
-        _bad(path, "history.stop_reason", reason, "null, a string, or an object {\"kind\": ..., \"message\": ...}")
+    if not (reason is None or isinstance(reason, str) or isinstance(reason, dict)
+            and isinstance(reason.get("kind"), str) and isinstance(reason.get("message"), str)):
+        _bad(path, "history.stop_reason", reason, 'null, a string or {"kind": ..., "message": ...}')
     if len(history["epochs"]) != epoch:
         _bad(path, "epoch", epoch, f"the number of epochs in history ({len(history['epochs'])})")
     progress = meta["progress"]
