@@ -479,6 +479,8 @@ def add_subparser(sub) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a field, e.g. --set optimizer.lr=0.01 --set model.layers.0.out=64 "
                    "(repeatable; the value is read as TOML)")
-    p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this checkpoint")
-    p.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+    p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this checkpoint "
+                   "(or in the directory holding checkpoint.npz); a finished run has nothing left to train")
+    p.add_argument("--json", action="store_true", help="print the final metrics as one JSON object, alone "
+                   "on stdout (the log and errors go to stderr)")
     p.set_defaults(func=_train)
