@@ -184,6 +184,8 @@ class RichLogger:
                 acc = history.epochs[best].get("val_acc")
                 self.console.print(f"best val_loss {vals[best]:.4g} at epoch {best + 1}"
                                    + (f" (val_acc {acc:.4f})" if acc is not None else ""))
+        if not self._t0:
+            return  # training never started (a callback failed in train_start)
         elapsed = time.perf_counter() - self._t0
         reason = history.stop_reason
         if reason is not None:

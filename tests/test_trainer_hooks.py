@@ -295,3 +295,34 @@ def test_exploding_loss_guard_is_opt_in_and_names_the_kept_weights():
     assert t0.global_step > k
     with pytest.raises(ValueError, match="max_loss=-1"):
         trainer(model(), max_loss=-1)
+
+
+def test_the_trainer_features_are_callbacks_a_config_can_name(tmp_path):
+    from tinygrad_init.experiment import build, load_config
+    p = tmp_path / "c.toml"
+    p.write_text("""
+[data]
+name = "moons"
+n_samples = 100
+[model]
+layers = [{type = "linear", out = 8}, {type = "relu"}, {type = "linear", out = 2}]
+[train]
+l2 = 0.01
+clip_grad_norm = 1.0
+diagnostics = true
+[output]
+loggers = []
+[[callbacks]]
+name = "divergence_guard"
+max_loss = 1e6
+[[callbacks]]
+name = "interrupt"
+""")
+    trainer, _, _ = build(load_config(p))
+    assert [repr(c) for c in trainer.callbacks] == ["DivergenceGuard(max_loss=1000000.0)", "Interrupt(path=None)"]
+    assert [type(c).__name__ for c in trainer._builtin] == ["Penalty", "GradClip", "Diagnostics"]
+    # one feature configured twice is refused, not applied twice
+    with pytest.raises(ValueError, match="l1/l2 is set and callbacks has its own penalty"):
+        Trainer(model(), "cross_entropy", "sgd", l2=0.1, callbacks=[tgi.callback("penalty", l1=0.1)])
+    with pytest.raises(ValueError, match="max_loss is set and callbacks has its own divergence_guard"):
+        Trainer(model(), "cross_entropy", "sgd", max_loss=10, callbacks=["divergence_guard"])

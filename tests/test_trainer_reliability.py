@@ -244,3 +244,11 @@ loggers = []
         raise AssertionError(f"{name} in the JSON")
     data = json.loads(capsys.readouterr().out, parse_constant=refuse)
     assert data["stop_reason"]["kind"] == "diverged" and data["stop_reason"]["failure"] is True
+
+
+def test_resume_given_a_directory_uses_its_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match="is a directory without a checkpoint.npz"):
+        experiment._resume_path(str(tmp_path))
+    (tmp_path / "checkpoint.npz").write_bytes(b"")
+    assert experiment._resume_path(str(tmp_path)) == str(tmp_path / "checkpoint.npz")
+    assert experiment._resume_path(str(tmp_path / "x.npz")) == str(tmp_path / "x.npz")

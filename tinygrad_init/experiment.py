@@ -694,9 +694,11 @@ def add_subparser(sub) -> None:
                    help="override a field, e.g. --set optimizer.lr=0.01 --set model.layers.0.out=64 "
                    "(repeatable; the value is read as TOML; KEY=null removes the key)")
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this checkpoint "
-                   "(a .npz file, or the output folder holding checkpoint.npz)")
+                   "(a .npz file, or the output folder holding checkpoint.npz); a finished run has "
+                   "nothing left to train")
     p.add_argument("--overwrite", action="store_true", help="start a fresh run even though output.dir "
                    "holds an earlier run's checkpoint or metrics (they are replaced); without it, such "
                    "a run is refused")
-    p.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+    p.add_argument("--json", action="store_true", help="print the final metrics as one JSON object, alone "
+                   "on stdout (the log and errors go to stderr)")
     p.set_defaults(func=_train)

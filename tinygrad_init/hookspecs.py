@@ -43,7 +43,7 @@ Within one hook, pluggy calls later-registered implementations first; mark a met
 A callback stops training with ``trainer.stop(kind, message)``; the trainer ends the
 step (or skips the update, when stopped before it) and then the run. An exception
 from a callback stops the run: every callback still gets ``train_end``, then it is
-re-raised as ``tinygrad_init.CallbackError`` naming the callback and the hook.
+re-raised, of the same type, its message prefixed with the callback and the hook.
 """
 from __future__ import annotations
 

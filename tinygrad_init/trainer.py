@@ -271,15 +271,16 @@ class Trainer:
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
                 raise ValueError(f"Trainer: {name}={v!r} is invalid: must be a number > 0")
         have = {_label(c) for c in self.callbacks}
-        builtin = [("penalty", {"l1": l1, "l2": l2}, bool(l1 or l2)),
-                   ("grad_clip", {"max_norm": clip_grad_norm}, clip_grad_norm is not None),
-                   ("diagnostics", {"every": diagnostics_every}, bool(diagnostics)),
-                   ("divergence_guard", {"max_loss": max_loss}, "divergence_guard" not in have),
-                   ("interrupt", {}, "interrupt" not in have)]
-        if max_loss is not None and "divergence_guard" in have:
-            raise ValueError("Trainer: max_loss is set, but callbacks has its own divergence_guard: "
-                             "give max_loss to that one")
-        self._builtin = [build_callback(n, **hp) for n, hp, on in builtin if on]
+        builtin = [("penalty", {"l1": l1, "l2": l2}, bool(l1 or l2), "l1/l2"),
+                   ("grad_clip", {"max_norm": clip_grad_norm}, clip_grad_norm is not None, "clip_grad_norm"),
+                   ("diagnostics", {"every": diagnostics_every}, bool(diagnostics), "diagnostics"),
+                   ("divergence_guard", {"max_loss": max_loss}, True, "max_loss" if max_loss is not None else ""),
+                   ("interrupt", {}, True, "")]
+        for name, _, on, field in builtin:
+            if name in have and on and field:
+                raise ValueError(f"Trainer: {field} is set and callbacks has its own {name}: "
+                                 f"configure one of them, not both")
+        self._builtin = [build_callback(n, **hp) for n, hp, on, _ in builtin if on and n not in have]
         self.l1, self.l2, self.clip_grad_norm, self.diagnostics = float(l1), float(l2), clip_grad_norm, bool(diagnostics)
         self._stop: StopReason | None = None
         self.history = History()
@@ -537,22 +538,8 @@ class Trainer:
         if self.schedule is not None:
             self.optimizer.set_lr(self.schedule if self.schedule_unit == "step" else PerEpoch(self.schedule, steps))
         rng = self._rng = np.random.default_rng(seed)
-        self._stop = self.nothing_to_train = None
-        if resume is not None:
-            self.load_checkpoint(resume, steps_per_epoch=steps)
-            done = self.history.stop_reason or (self.epoch >= epochs and not self._progress)
-            if done:
-                why = (f"it stopped: {self.history.stop_reason}" if self.history.stop_reason
-                       else f"its {self.epoch} epochs of {epochs} are done")
-                self.nothing_to_train = (f"resume {str(resume)!r}: nothing left to train, the run "
-                                         f"already finished ({why})")
-                warnings.warn(self.nothing_to_train, NothingToTrain, stacklevel=2)
-                self._stop = self.history.stop_reason
-                return self.history
-            if self._saved_shuffle_rng is not None:
-                rng.bit_generator.state = self._saved_shuffle_rng
-        else:
-            self.history, self.epoch, self.global_step, self._progress = History(), 0, 0, {}
+        if not self._start(resume, epochs, rng):
+            return self.history  # a finished run: nothing left to train
         self._hooks()
         self.model.train()
         try:
@@ -566,6 +553,24 @@ class Trainer:
         if error is not None:
             raise error
         return self.history
+
+    def _start(self, resume: Any, epochs: int, rng: np.random.Generator) -> bool:
+        """Reset for a new run, or load ``resume``; False if that run has nothing left to train."""
+        self._stop = self.nothing_to_train = None
+        if resume is None:
+            self.history, self.epoch, self.global_step, self._progress = History(), 0, 0, {}
+            return True
+        self.load_checkpoint(resume, steps_per_epoch=self.steps_per_epoch)
+        if self.history.stop_reason or (self.epoch >= epochs and not self._progress):
+            why = (f"it stopped: {self.history.stop_reason}" if self.history.stop_reason
+                   else f"its {self.epoch} epochs of {epochs} are done")
+            self.nothing_to_train = f"resume {str(resume)!r}: nothing left to train, the run already finished ({why})"
+            warnings.warn(self.nothing_to_train, NothingToTrain, stacklevel=3)
+            self._stop = self.history.stop_reason
+            return False
+        if self._saved_shuffle_rng is not None:
+            rng.bit_generator.state = self._saved_shuffle_rng
+        return True
 
     def _epoch(self, X, y, val, rng, bs, shuffle) -> None:
         e, prog, steps = self.epoch, self._progress, self.steps_per_epoch
