@@ -247,8 +247,8 @@ loggers = []
 
 
 def test_resume_given_a_directory_uses_its_checkpoint(tmp_path):
-    with pytest.raises(FileNotFoundError, match="is a directory without a checkpoint.npz"):
-        experiment._resume_path(str(tmp_path))
+    with pytest.raises(experiment.ConfigError, match="the folder holds no checkpoint.npz"):
+        experiment.resume_path(str(tmp_path))
     (tmp_path / "checkpoint.npz").write_bytes(b"")
-    assert experiment._resume_path(str(tmp_path)) == str(tmp_path / "checkpoint.npz")
-    assert experiment._resume_path(str(tmp_path / "x.npz")) == str(tmp_path / "x.npz")
+    assert experiment.resume_path(str(tmp_path)) == tmp_path / "checkpoint.npz"
+    assert experiment.resume_path(str(tmp_path / "x.npz")) == tmp_path / "x.npz"
