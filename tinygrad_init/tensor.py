@@ -160,17 +160,17 @@ def op(fn: Callable | None = None, *, name: str | None = None) -> Callable:
     def apply(*args: Any, **options: Any) -> "Tensor":
         n = len(args)
         a = args[0] if n else None
-        if a.__class__ is Tensor and n < 3:  # fast paths (measured, benchmarks/README.md)
+        if n < 3 and isinstance(a, Tensor):  # fast paths (measured, benchmarks/README.md)
             b = args[1] if n == 2 else None
             if n == 1:
                 datas, prev, rg = (a.data,), args, a._rg
-            elif b.__class__ is Tensor:
+            elif isinstance(b, Tensor):
                 datas, prev, rg = (a.data, b.data), args, a._rg or b._rg
             elif (b.__class__ is float or b.__class__ is int) and a.data.dtype.kind == "f":
                 datas, prev, rg = (a.data, b), (a, _NO), a._rg
             else:
                 datas, prev, rg = _operands(args)
-        elif n == 3 and a.__class__ is Tensor and args[1].__class__ is Tensor and args[2].__class__ is Tensor:
+        elif n == 3 and isinstance(a, Tensor) and isinstance(args[1], Tensor) and isinstance(args[2], Tensor):
             datas, prev, rg = (a.data, args[1].data, args[2].data), args, a._rg or args[1]._rg or args[2]._rg
         else:
             datas, prev, rg = _operands(args)
@@ -265,8 +265,11 @@ def _own(pg: np.ndarray, g: np.ndarray, pgs: Any, i: int) -> np.ndarray:
     because optimizers and users update it in place. A gradient is kept as it is when the rule
     made it fresh, and copied when it is the incoming gradient itself, a view of another
     array, or the same object given to another input of the node."""
-    if pg is g or pg.base is not None or any(q is pg for j, q in enumerate(pgs) if j != i):
+    if pg is g or pg.base is not None:
         return pg.copy()
+    for j, q in enumerate(pgs):
+        if q is pg and j != i:
+            return pg.copy()
     return pg
 
 
@@ -412,10 +415,9 @@ class Tensor:
             _released(None)
         # Kahn's order: a node runs once all its consumers have passed their gradients to it
         deps = _consumers(self)
-        pending, ready = {self: g}, [self]
+        pending, ready = {}, [(self, g)]  # pending: partial sums of nodes with consumers left
         while ready:
-            n = ready.pop()
-            g = pending.pop(n)
+            n, g = ready.pop()
             back, prev = n._backward, n._prev
             if back.__class__ is tuple:  # one function per input: call only those needed
                 pgs = [None if f is None or not p._rg else f(g) for f, p in zip(back, prev)]
@@ -437,10 +439,12 @@ class Tensor:
                     else:
                         p.grad += pg
                     continue
-                pending[p] = pending[p] + pg if p in pending else pg
-                deps[p] -= 1
-                if not deps[p]:
-                    ready.append(p)
+                c = deps[p] - 1
+                if c:
+                    deps[p] = c
+                    pending[p] = pending[p] + pg if p in pending else pg
+                else:
+                    ready.append((p, pending.pop(p) + pg if p in pending else pg))
 
     def _seed(self, grad: Any) -> np.ndarray:
         if grad is None:
