@@ -74,6 +74,27 @@ class SGD(Optimizer):
         return np.subtract(p, step_, out=step_)
 
 
+    def update_(self, p, g, state, group, step):
+        """``update`` in place (the momentum buffer and ``p``), bit for bit the same result."""
+        lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
+        if wd != 0:
+            g = g + wd * p
+        if mu != 0:
+            v = state["momentum_buffer"]
+            if group["momentum_form"] == "ewa":
+                v *= mu
+                v += (1.0 - mu) * g
+                g = (1.0 - mu) * g + mu * v if group["nesterov"] else v
+            else:
+                if step == 1:
+                    v[...] = g
+                else:
+                    v *= mu
+                    v += g if group["dampening"] == 0 else (1.0 - group["dampening"]) * g
+                g = g + mu * v if group["nesterov"] else v
+        p -= lr * g
+
+
 @hookimpl
 def tinygrad_init_add_optimizers():
     return {"sgd": SGD}

@@ -223,3 +223,32 @@ def test_losses_match_pytorch(ref, case, fn, kw):
     np.testing.assert_allclose(out.data, ref[f"{case}__out"], rtol=1e-12, atol=1e-200)
     (out * Tensor(ref[f"{case}__g"])).sum().backward()
     np.testing.assert_allclose(x.grad, ref[f"{case}__grad_x"], rtol=1e-10, atol=1e-15)
+
+
+# ---- errors that name the thing and the value (issues 20 item 7, 21 item 9) --------------------
+@pytest.mark.parametrize("loss", [F.mse_loss, F.l1_loss])
+def test_string_targets_are_refused_by_name(loss):
+    with pytest.raises(TypeError, match=rf"{loss.__name__}: target must be numbers, got dtype <U1"):
+        loss(Tensor(np.ones(2)), np.array(["a", "b"]))
+
+
+@pytest.mark.parametrize("logits,targets", [((4, 2), (4,)), ((4, 1), (4, 3)), ((4,), (4, 3))])
+def test_bce_shape_mismatch_says_one_target_per_logit(logits, targets):
+    with pytest.raises(ValueError, match=rf"logits shape \({logits[0]}, ?{logits[1] if len(logits) > 1 else ''}\) "
+                                         r"and targets shape .* differ; it takes one target in \[0, 1\] per logit"):
+        F.binary_cross_entropy_with_logits(Tensor(np.ones(logits)), np.ones(targets))
+
+
+@pytest.mark.parametrize("y,bad,where", [([0.0, 1.5, 1.0], "1.5", "1"), ([[0.0, -0.5]], "-0.5", r"\(0, 1\)"),
+                                         ([0.0, np.nan], "nan", "1")])
+def test_bce_names_the_target_outside_0_1(y, bad, where):
+    y = np.array(y)
+    with pytest.raises(ValueError, match=rf"targets must be in \[0, 1\]; target {bad} at index {where} is not"):
+        F.binary_cross_entropy_with_logits(Tensor(np.zeros(y.shape)), y)
+
+
+@pytest.mark.parametrize("t,shown", [([0, 2**63], "9223372036854775808"), (np.array([0, 1e20]), "100000000000000000000"),
+                                     (np.array([0, -1e20]), "-100000000000000000000")])
+def test_cross_entropy_huge_labels_are_reported_as_they_are(t, shown):
+    with pytest.raises(ValueError, match=rf"cross_entropy: target {shown} is out of range for num_classes=3"):
+        F.cross_entropy(Tensor(np.ones((2, 3))), t)

@@ -114,3 +114,87 @@ def test_strategies_drive_gradcheck_of_a_user_op(x: np.ndarray) -> None:
     def softsign_relu(t: Tensor) -> Tensor:  # a "user op" built from primitives
         return t.relu() / (t.abs() + 1)
     assert gradcheck(softsign_relu, x)
+
+
+# ---- check_op ---------------------------------------------------------------------------------
+import tinygrad_init as tgi  # noqa: E402
+from tinygrad_init.testing import check_op  # noqa: E402
+
+
+@tgi.op
+def _cube(x):
+    return x ** 3, lambda g: g * 3 * x * x
+
+
+@tgi.op
+def _cube_wrong(x):
+    return x ** 3, lambda g: g * 2 * x * x  # should be 3 x^2
+
+
+def test_check_op_passes_a_correct_op_and_draws_0d_empty_and_broadcast_shapes() -> None:
+    seen = set()
+
+    def mul(a: Tensor, b: Tensor) -> Tensor:
+        seen.add((a.shape, b.shape))
+        return a * b
+    check_op(mul, 2, ref=np.multiply, max_examples=60)
+    check_op(_cube, ref=lambda x: x ** 3)
+    assert any(a == () for a, _ in seen)
+    assert any(0 in a + b for a, b in seen)
+    assert any(a != b and a and b for a, b in seen)
+
+
+def test_check_op_reports_the_plain_gradient_mismatch() -> None:
+    with pytest.raises(GradcheckError) as info:
+        check_op(_cube_wrong, ref=lambda x: x ** 3)
+    msg = str(info.value)
+    assert "check_op(_cube_wrong)" in msg and "input 0" in msg
+    assert "plain gradient of sum(out): analytic" in msg and "numerical" in msg
+    e = info.value
+    assert e.index == 0 and e.analytic is not None
+
+
+def test_check_op_catches_a_forward_that_differs_from_the_reference() -> None:
+    with pytest.raises(GradcheckError, match="differs from the reference"):
+        check_op(_cube, ref=lambda x: x ** 3 + 1e-3)
+
+
+def test_check_op_catches_float32_turned_float64() -> None:
+    @tgi.op
+    def up(x):
+        return x.astype(np.float64) * 2, lambda g: (g * 2).astype(x.dtype)
+    with pytest.raises(GradcheckError, match="float32 inputs gave a float64 output"):
+        check_op(up, ref=lambda x: 2 * x)
+
+
+def test_check_op_catches_an_input_modified_in_place() -> None:
+    @tgi.op
+    def clobber(x):
+        out = x * 2
+        def back(g):
+            x[...] = 0
+            return g * 2
+        return out, back
+    with pytest.raises(GradcheckError, match="input 0 was modified in place"):
+        check_op(clobber, ref=lambda x: 2 * x, empty=False)
+
+
+def test_check_op_domain_avoid_and_options() -> None:
+    def log_abs(x: Tensor, scale: float) -> Tensor:
+        assert np.all(np.abs(x.data) >= 0.1 - 1e-5) and np.all(x.data <= 2 + 1e-5)  # eps steps
+        return x.abs().log() * scale
+    check_op(log_abs, ref=lambda x, scale: np.log(np.abs(x)) * scale, domain=(-2.0, 2.0),
+             avoid=(0.0,), margin=0.1, options=st.sampled_from([{"scale": 1.0}, {"scale": 2.0}]))
+
+    def pick(x: Tensor, axis: int) -> Tensor:
+        return x.sum(axis=axis)
+    check_op(pick, ref=lambda x, axis: x.sum(axis=axis), shapes=st.just(((2, 3),)),
+             options=lambda shapes: st.sampled_from([{"axis": 0}, {"axis": 1}]))
+
+
+def test_check_op_distinct_keeps_ties_out_across_inputs() -> None:
+    def mx(a: Tensor, b: Tensor) -> Tensor:
+        allv = np.concatenate([a.data.ravel(), b.data.ravel()])
+        assert len(np.unique(allv)) == allv.size
+        return tgi.maximum(a, b)
+    check_op(mx, 2, ref=np.maximum, distinct=True, dtypes=(np.float64,))

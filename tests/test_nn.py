@@ -491,3 +491,39 @@ def test_bias_defaults_to_zeros_once_a_weight_init_is_chosen():
     assert np.all(np.abs(default.bias.data) <= 1 / np.sqrt(5)) and np.any(default.bias.data != 0)
     relu_variant = nn_.Linear(5, 3, weight_init="kaiming_normal", bias_init=tgi.initializer("constant", value=0.01), rng=0)
     assert np.allclose(relu_variant.bias.data, 0.01)
+
+
+# ---- errors that name the layer and the value (issues 20 item 7, 21 item 9) --------------------
+def test_flatten_on_1d_input_names_the_layer_and_shape():
+    with pytest.raises(ValueError, match=r"Flatten\(start_dim=1, end_dim=-1\): input of shape \(5,\) has no such"):
+        nn.Flatten()(Tensor(np.ones(5)))
+    assert nn.Flatten(0)(Tensor(np.ones(5))).shape == (5,)
+
+
+@pytest.mark.parametrize("slope", ["a", None])
+def test_leaky_relu_layer_slope_must_be_a_number(slope):
+    with pytest.raises(TypeError, match=r"LeakyReLU: negative_slope must be a number, got"):
+        nn.LeakyReLU(slope)
+
+
+def test_softmax_layer_with_a_bad_axis():
+    with pytest.raises(ValueError, match=r"softmax: axis 3 is out of bounds for a tensor of shape \(2, 2\)"):
+        nn.Softmax(axis=3)(Tensor(np.ones((2, 2))))
+
+
+def test_weight_init_with_the_wrong_signature_names_the_layer():
+    with pytest.raises(TypeError, match=r"Linear\(in_features=3, out_features=4\): weight_init=.* cannot be "
+                                        r"called as init\(shape, rng, dtype\)"):
+        nn.Linear(3, 4, weight_init=lambda shape: np.ones(shape))
+
+    def broken(shape, rng, dtype):
+        raise TypeError("a bug inside the initializer")
+    with pytest.raises(TypeError, match="a bug inside the initializer"):  # not reworded
+        nn.Linear(3, 4, weight_init=broken)
+
+
+def test_a_linear_too_large_for_memory_names_the_layer_and_size():
+    # 400 TB: more than a 47-bit address space, so allocation fails even with overcommit
+    with pytest.raises(MemoryError, match=r"Linear\(in_features=10000000, out_features=10000000\): weight "
+                                          r"of shape \(10000000, 10000000\) needs 372,529.0 GiB \(float32\)"):
+        nn.Linear(10**7, 10**7)

@@ -625,3 +625,55 @@ def test_a_subclass_with_its_own_init_keeps_its_signature():
     w.grad = np.array([2.0], np.float32)
     opt.step()
     assert w.data[0] == 0.0
+
+
+@pytest.mark.parametrize("hp", [
+    {"lr": 0.1}, {"lr": 0.1, "momentum": 0.9}, {"lr": 0.05, "momentum": 0.9, "nesterov": True},
+    {"lr": 0.1, "momentum": 0.8, "dampening": 0.3, "weight_decay": 0.01},
+    {"lr": 0.1, "momentum": 0.9, "momentum_form": "ewa", "nesterov": True, "weight_decay": 0.1},
+    {"lr": 0.1, "momentum": 0.5, "momentum_form": "ewa"}])
+def test_sgd_in_place_step_is_bit_identical_to_the_pure_update(hp):
+    sgd = type(tgi.optimizer("sgd", [tgi.Tensor(np.ones(1), requires_grad=True)]))
+    pure = type("PureSGD", (sgd,), {"update_": None})  # the host falls back to update()
+    rng = np.random.default_rng(0)
+    w0 = rng.normal(size=(3, 4)).astype(np.float32)
+    grads = [rng.normal(size=(3, 4)).astype(np.float32) for _ in range(4)]
+    runs = []
+    for cls in (sgd, pure):
+        p = tgi.Tensor(w0.copy(), requires_grad=True)
+        opt = cls([p], **hp)
+        for g in grads:
+            p.grad = g.copy()
+            opt.step()
+        runs.append((p.data, opt.state_dict()))
+    (a, sa), (b, sb) = runs
+    assert a.dtype == np.float32 and np.array_equal(a, b)
+    assert sa.keys() == sb.keys() and all(np.array_equal(sa[k], sb[k]) for k in sa)
+    assert not np.array_equal(a, w0)
+
+
+def test_in_place_step_leaves_the_gradient_alone_and_skips_read_only_params():
+    p = tgi.Tensor(np.ones(3, np.float32), requires_grad=True)
+    opt = tgi.optimizer("sgd", [p], lr=0.5, momentum=0.9)
+    g = np.full(3, 2.0, np.float32)
+    p.grad = g
+    opt.step()
+    np.testing.assert_array_equal(g, [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(p.data, [0.0, 0.0, 0.0])
+    ro = np.ones(3, np.float32)
+    ro.flags.writeable = False
+    q = tgi.Tensor(ro, requires_grad=True)
+    opt = tgi.optimizer("sgd", [q], lr=0.5)
+    q.grad = np.ones(3, np.float32)
+    opt.step()  # the pure path: a new array, the read-only one untouched
+    np.testing.assert_array_equal(ro, [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(q.data, [0.5, 0.5, 0.5])
+
+
+def test_a_non_parameter_is_named_without_an_empty_slot():
+    with pytest.raises(TypeError, match=r"^sgd: got a ndarray, not a parameter \(needs"):
+        tgi.optimizer("sgd", [np.ones(3)])
+    with pytest.raises(TypeError, match=r"^sgd: 'w' is a ndarray, not a parameter"):
+        tgi.optimizer("sgd", [("w", np.ones(3))])
+    with pytest.raises(TypeError, match=r"^sgd: parameter has dtype int64"):
+        tgi.optimizer("sgd", [tgi.Tensor(np.arange(3))])

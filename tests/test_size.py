@@ -5,7 +5,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
 # Budgets in lines of code (no blank lines, comments or docstrings). Raise them on purpose.
-ENGINE_BUDGET = 800
+ENGINE_BUDGET = 640
 CORE_BUDGET = 5500
 
 

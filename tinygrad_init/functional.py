@@ -65,12 +65,19 @@ def _class_targets(fn: str, targets: Any, n: int, num_classes: int) -> np.ndarra
                              f"(num_classes={num_classes})")
     elif t.dtype.kind not in "iub":
         raise ValueError(f"{fn}: targets of dtype {t.dtype} are not integer class indices")
-    t = t.astype(np.int64)
-    out = (t < 0) | (t >= num_classes)
+    out = (t < 0) | (t >= num_classes)  # before the cast: 1e20 or 2**63 would wrap around
     if out.any():
-        raise ValueError(f"{fn}: target {int(t[out][0])} is out of range for "
+        v = t[out][0].item()
+        raise ValueError(f"{fn}: target {int(v) if float(v).is_integer() else v!r} is out of range for "
                          f"num_classes={num_classes} (valid: 0..{num_classes - 1})")
-    return t
+    return t.astype(np.int64)
+
+
+def _numeric(fn: str, y: np.ndarray, what: str = "target") -> np.ndarray:
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"{fn}: {what} must be numbers, got dtype {y.dtype} "
+                        f"(e.g. {y.reshape(-1)[:1].tolist()})")
+    return y
 
 
 def cross_entropy(logits: Any, targets: Any, reduction: str = "mean") -> Tensor:
@@ -110,10 +117,16 @@ def binary_cross_entropy_with_logits(logits: Any, targets: Any, reduction: str =
     """
     fn = "binary_cross_entropy_with_logits"
     x = _t(logits)
-    y = _data(targets)
-    _same_shape(fn, x, y, "logits", "targets")
-    if y.dtype.kind not in "biuf" or np.any((y < 0) | (y > 1)) or not np.isfinite(y).all():
-        raise ValueError(f"{fn}: targets must be numbers in [0, 1]")
+    y = _numeric(fn, _data(targets), "targets")
+    if tuple(x.shape) != y.shape:
+        raise ValueError(f"{fn}: logits shape {tuple(x.shape)} and targets shape {y.shape} differ; "
+                         "it takes one target in [0, 1] per logit (class indices for a model with "
+                         "2+ outputs: cross_entropy; multi-label (N, C) targets: (N, C) logits)")
+    bad = ~((y >= 0) & (y <= 1))  # NaN too
+    if bad.any():
+        i = tuple(int(k) for k in np.argwhere(bad)[0])
+        raise ValueError(f"{fn}: targets must be in [0, 1]; target {y[i].item()!r} at index "
+                         f"{i if len(i) != 1 else i[0]} is not")
     yt = Tensor(y.astype(x.dtype))
     ax = x.abs()
     e = (-ax).exp()
@@ -127,7 +140,7 @@ def binary_cross_entropy_with_logits(logits: Any, targets: Any, reduction: str =
 def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
     """``(input - target)**2``, reduced (PyTorch ``F.mse_loss``). Shapes must match."""
     x = _t(input)
-    y = _data(target)
+    y = _numeric("mse_loss", _data(target))
     _same_shape("mse_loss", x, y)
     d = x - Tensor(y.astype(x.dtype))
     return _reduce("mse_loss", d * d, reduction)
@@ -136,7 +149,7 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
 def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
     """``|input - target|``, reduced (PyTorch ``F.l1_loss``). Shapes must match."""
     x = _t(input)
-    y = _data(target)
+    y = _numeric("l1_loss", _data(target))
     _same_shape("l1_loss", x, y)
     return _reduce("l1_loss", (x - Tensor(y.astype(x.dtype))).abs(), reduction)
 

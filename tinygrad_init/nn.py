@@ -41,7 +41,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .tensor import Tensor
+from .tensor import Tensor, _number
 
 __all__ = ["Parameter", "Module", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten",
            "Dropout", "Sequential", "Identity", "ReLU", "LeakyReLU", "Tanh", "Sigmoid",
@@ -345,10 +345,25 @@ def _pair(layer: str, name: str, value: Any, minimum: int, n: int = 2) -> tuple[
 
 def _init_array(layer: str, which: str, init: Any, shape: tuple[int, ...],
                 rng: np.random.Generator, dtype: Any, bound: float) -> np.ndarray:
-    if init is None:  # PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-        return rng.uniform(-bound, bound, size=shape).astype(dtype)
-    from .registry import initializer
-    arr = np.asarray(initializer(init)(shape, rng, dtype))
+    try:
+        if init is None:  # PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+            return rng.uniform(-bound, bound, size=shape).astype(dtype)
+        from .registry import initializer
+        fn = initializer(init)
+        try:
+            arr = np.asarray(fn(shape, rng, dtype))
+        except TypeError:
+            import inspect
+            try:
+                inspect.signature(fn).bind(shape, rng, dtype)
+            except (TypeError, ValueError):
+                raise TypeError(f"{layer}: {which}={init!r} cannot be called as init(shape, rng, "
+                                f"dtype) (an initializer's signature)") from None
+            raise
+    except MemoryError:
+        size = math.prod(shape) * np.dtype(dtype).itemsize
+        raise MemoryError(f"{layer}: {which.split('_')[0]} of shape {shape} needs "
+                          f"{size / 2**30:,.1f} GiB ({np.dtype(dtype)}), more than is free") from None
     if arr.shape != shape:
         raise ValueError(f"{layer}: {which}={init!r} returned shape {arr.shape}, expected {shape}")
     return arr.astype(dtype, copy=False)
@@ -662,7 +677,13 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x: Any) -> Tensor:
-        return _as_tensor(x).flatten(self.start_dim, self.end_dim)
+        x = _as_tensor(x)
+        try:
+            return x.flatten(self.start_dim, self.end_dim)
+        except ValueError:
+            raise ValueError(f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim}): input "
+                             f"of shape {tuple(x.shape)} has no such dimensions (the default keeps "
+                             f"the batch axis 0: it needs (N, ...) input)") from None
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
@@ -756,7 +777,7 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01):
         super().__init__()
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = _number("LeakyReLU", "negative_slope", negative_slope)
 
     def forward(self, x: Any) -> Tensor:
         return _as_tensor(x).leaky_relu(self.negative_slope)

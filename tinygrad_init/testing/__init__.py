@@ -1,4 +1,4 @@
-"""Testing tools: gradcheck, hypothesis strategies and the plugin conformance kit."""
+"""Testing tools: gradcheck, check_op, hypothesis strategies and the plugin conformance kit."""
 from __future__ import annotations
 
 import importlib
@@ -6,6 +6,7 @@ from typing import Any
 
 _LAZY = {
     "gradcheck": "gradients", "numerical_grad": "gradients", "GradcheckError": "gradients",
+    "check_op": "gradients",
     "shapes": "strategies", "broadcastable_shapes": "strategies", "arrays": "strategies",
     "conformance_cases": "conformance", "parametrize_with_checks": "conformance",
     "ConformanceCase": "conformance",
