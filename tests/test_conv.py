@@ -490,3 +490,15 @@ def test_config_pool_errors_name_the_layer(layers: list, message: str) -> None:
     from tinygrad_init.experiment import ConfigError
     with pytest.raises(ConfigError, match=message):
         _model(layers, (1, 5, 5))
+
+
+def _plain(row: Row) -> st.SearchStrategy:
+    # check_op's (arrays, options), without the layout mark and the -inf windows of padding only
+    return row.inputs.map(lambda t: ((t[0][0][0], *t[0][1:]), t[1])).filter(
+        lambda t: np.isfinite(row.ref(*t[0], **t[1])).all())
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
+def test_check_op(row: Row) -> None:
+    from tinygrad_init.testing import check_op
+    check_op(row.fn, ref=row.ref, inputs=_plain(row))

@@ -69,8 +69,12 @@ def _spatial(v: tuple, nd: int, fill: int) -> tuple:
 
 # ---------------------------------------------------------------------- array kernels
 def _padded(xh: np.ndarray, pads: tuple, fill: float) -> np.ndarray:
-    """Channels-last (N, H, W, C) view -> contiguous padded copy; pads (top, bottom, left, right)."""
+    """Channels-last (N, H, W, C) view -> contiguous padded copy; pads (top, bottom, left,
+    right), a negative one crops."""
     t, b, l, r = pads
+    if min(pads) < 0:
+        xh = xh[:, max(-t, 0):xh.shape[1] - max(-b, 0), max(-l, 0):xh.shape[2] - max(-r, 0)]
+        t, b, l, r = (max(v, 0) for v in pads)
     if not (t or b or l or r):
         return np.ascontiguousarray(xh)
     n, h, w, c = xh.shape
@@ -107,7 +111,7 @@ def _wmat(w: np.ndarray, groups: int) -> np.ndarray:
         groups, o // groups, kh * kw * cg)
 
 
-def _wback(gm: np.ndarray, shape: tuple) -> np.ndarray:
+def _wback(gm: np.ndarray, shape: tuple, groups: int) -> np.ndarray:
     """Inverse of ``_wmat``: (g, O/g, kh*kw*C/g) -> (O, C/g, kh, kw)."""
     o, cg, kh, kw = shape
     return np.ascontiguousarray(gm.reshape(o, kh, kw, cg).transpose(0, 3, 1, 2))
@@ -120,23 +124,70 @@ def _rows(gh: np.ndarray, groups: int) -> np.ndarray:
     return g2[None] if groups == 1 else g2.reshape(m, groups, o // groups).transpose(1, 0, 2)
 
 
-def _unrows(r: np.ndarray, nhw: tuple) -> np.ndarray:
-    """(g, M, O/g) -> (N, OH, OW, O) channels-last."""
-    g, m, og = r.shape
-    out = r[0] if g == 1 else r.transpose(1, 0, 2).reshape(m, g * og)
-    return out.reshape(*nhw, g * og)
+# im2col elements per batch chunk: the column matrix never exists whole (it would be 9x the
+# input), stays in cache, and is rebuilt in backward instead of kept (7 MiB for the LeNet step)
+_CHUNK = 1 << 18
 
 
-def _col2im(dcols: np.ndarray, shape: tuple, k: tuple, s: tuple, d: tuple, o: tuple) -> np.ndarray:
-    """Adjoint of ``_cols``: scatter-add (g, M, kh*kw*Cg) into a padded (N, Hp, Wp, C) array."""
-    n, hp, wp, c = shape
-    g = dcols.shape[0]
-    cg = c // g
-    dc = dcols.reshape(g, n, o[0], o[1], k[0] * k[1], cg)
-    out = np.zeros((n, hp, wp, g, cg), dcols.dtype)
+def _chunks(n: int, per_sample: int) -> list:
+    step = max(1, _CHUNK // max(per_sample, 1))
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+def _conv_nhwc(xh: np.ndarray, pads: tuple, wm: np.ndarray, k: tuple, s: tuple, d: tuple,
+               o: tuple) -> np.ndarray:
+    """Convolution of a channels-last array, zero-padded by ``pads`` one chunk at a time, by
+    ``_wmat`` weights -> (N, OH, OW, O)."""
+    n, g, og, kk = xh.shape[0], *wm.shape
+    rows = o[0] * o[1]
+    y = np.empty((n, o[0], o[1], g * og), np.result_type(xh, wm))
+    yr = y.reshape(n * rows, g * og)
+    for c in _chunks(n, rows * kk * g):
+        cols = _cols(_padded(xh[c], pads, 0), k, s, d, o, g)
+        part = yr[c.start * rows:c.stop * rows]
+        if g == 1:
+            np.matmul(cols[0], wm[0].T, out=part)
+        else:
+            part[...] = np.matmul(cols, wm.transpose(0, 2, 1)).transpose(1, 0, 2).reshape(
+                len(part), g * og)
+    return y
+
+
+def _conv_gw(xh: np.ndarray, pads: tuple, gh: np.ndarray, k: tuple, s: tuple, d: tuple,
+             groups: int) -> np.ndarray:
+    """Weight gradient (g, O/g, kh*kw*C/g) from the input (padded by chunks) and the output
+    gradient."""
+    o = gh.shape[1:3]
+    acc = None
+    for c in _chunks(xh.shape[0], o[0] * o[1] * k[0] * k[1] * xh.shape[3]):
+        cols = _cols(_padded(xh[c], pads, 0), k, s, d, o, groups)
+        part = np.matmul(_rows(gh[c], groups).transpose(0, 2, 1), cols)
+        acc = part if acc is None else acc.__iadd__(part)
+    return acc
+
+
+def _conv_gx(gh: np.ndarray, w: np.ndarray, pads: tuple, s: tuple, d: tuple, groups: int,
+             shape: tuple) -> np.ndarray:
+    """Input gradient (N, H, W, C) of a conv from its output gradient gh (N, OH, OW, O)."""
+    k = w.shape[2:]
+    n, h, wd, c = shape
+    full = [d[0] * (k[0] - 1) - pads[0], d[0] * (k[0] - 1) - pads[1],
+            d[1] * (k[1] - 1) - pads[2], d[1] * (k[1] - 1) - pads[3]]
+    if s == (1, 1):
+        # stride 1: a "full" convolution of gh with the flipped, transposed kernel — one more
+        # im2col and matmul, instead of kh*kw strided scatter-adds (3x faster for LeNet's conv2)
+        o, cg = w.shape[:2]
+        wt = w.reshape(groups, o // groups, cg, *k).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]
+        wm = _wmat(wt.reshape(c, o // groups, *k), groups)
+        return _conv_nhwc(gh, full, wm, k, (1, 1), d, (h, wd))
+    o = gh.shape[1:3]  # col2im: scatter-add one kernel offset at a time
+    hp, wp = h + pads[0] + max(pads[1], 0), wd + pads[2] + max(pads[3], 0)
+    dc = np.matmul(_rows(gh, groups), _wmat(w, groups)).reshape(
+        groups, n, o[0], o[1], k[0] * k[1], c // groups)
+    out = np.zeros((n, hp, wp, groups, c // groups), dc.dtype)
     for idx, (si, sj) in enumerate(_offsets(k, s, d, o)):
         out[:, si, sj] += dc[:, :, :, :, idx].transpose(1, 2, 3, 0, 4)
-    return out.reshape(shape)
+    return _crop(out.reshape(n, hp, wp, c), pads, h, wd)
 
 
 def _crop(xp: np.ndarray, pads: tuple, h: int, w: int) -> np.ndarray:
@@ -154,42 +205,36 @@ def _nhwc(a: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------- convolution rules
 @op(name="conv2d")
 def _conv_rule(x, w, *b, pads, stride, dilation, groups, out, need):
-    n, _, h, wd = x.shape
     k = w.shape[2:]
-    xp = _padded(_nhwc(x), pads, 0)
-    cols = _cols(xp, k, stride, dilation, out, groups)
-    wm = _wmat(w, groups)
-    y = _unrows(np.matmul(cols, wm.transpose(0, 2, 1)), (n, *out))
+    y = _conv_nhwc(_nhwc(x), pads, _wmat(w, groups), k, stride, dilation, out)
     if b:
         y += b[0]
 
     def back(g):
-        gr = _rows(_nhwc(g), groups)
-        gw = _wback(np.matmul(gr.transpose(0, 2, 1), cols), w.shape) if need[1] else None
-        gx = None
-        if need[0]:
-            gx = _nchw(_crop(_col2im(np.matmul(gr, wm), xp.shape, k, stride, dilation, out),
-                             pads, h, wd))
+        gh = _nhwc(g)
+        gw = _wback(_conv_gw(_nhwc(x), pads, gh, k, stride, dilation, groups), w.shape,
+                    groups) if need[1] else None
+        gx = _nchw(_conv_gx(gh, w, pads, stride, dilation, groups, _nhwc(x).shape)) if need[0] else None
         return (gx, gw) + ((np.add.reduce(g, (0, 2, 3)) if need[2] else None,) if b else ())
     return _nchw(y), back
 
 
 @op(name="conv_transpose2d")
 def _conv_t_rule(x, w, *b, pads, stride, dilation, groups, size, need):
-    # the adjoint of conv2d: x plays the conv's output gradient, the result its input gradient
-    n, _, h, wd = x.shape
+    # the adjoint of conv2d: x plays the conv's output gradient, the result its input gradient;
+    # w (C_in, C_out/g, kh, kw) is conv2d's (O, C/g, kh, kw) with O = C_in
     k = w.shape[2:]
-    wm = _wmat(w, groups)  # w (C_in, C_out/g, kh, kw): conv2d's (O, C/g, kh, kw) with O = C_in
-    full = (n, size[0] + pads[0] + pads[1], size[1] + pads[2] + pads[3], w.shape[1] * groups)
-    xr = _rows(_nhwc(x), groups)
-    y = _crop(_col2im(np.matmul(xr, wm), full, k, stride, dilation, (h, wd)), pads, *size)
-    if b:
-        y = y + b[0]
+    xh = _nhwc(x)
+    y = _conv_gx(xh, w, pads, stride, dilation, groups,
+                 (x.shape[0], size[0], size[1], w.shape[1] * groups))
+    y = y + b[0] if b else y
 
     def back(g):
-        cols = _cols(_padded(_nhwc(g), pads, 0), k, stride, dilation, (h, wd), groups)
-        gx = _nchw(_unrows(np.matmul(cols, wm.transpose(0, 2, 1)), (n, h, wd))) if need[0] else None
-        gw = _wback(np.matmul(xr.transpose(0, 2, 1), cols), w.shape) if need[1] else None
+        gh = _nhwc(g)
+        gx = _nchw(_conv_nhwc(gh, pads, _wmat(w, groups), k, stride, dilation, x.shape[2:])) \
+            if need[0] else None
+        gw = _wback(_conv_gw(gh, pads, xh, k, stride, dilation, groups), w.shape, groups) \
+            if need[1] else None
         return (gx, gw) + ((np.add.reduce(g, (0, 2, 3)) if need[2] else None,) if b else ())
     return _nchw(y), back
 
@@ -297,7 +342,8 @@ def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, pad
         raise ValueError(f"{fn}: input shape {tuple(x.shape)} with padding {p} gives an empty "
                          f"output {size}")
     ops = (x, w) if b is None else (x, w, b)
-    return _conv_t_rule(*ops, pads=(p[0], p[0] + op_[0], p[1], p[1] + op_[1]), stride=s,
+    # the conv whose adjoint this is: padding p before, p - output_padding after (< 0 crops)
+    return _conv_t_rule(*ops, pads=(p[0], p[0] - op_[0], p[1], p[1] - op_[1]), stride=s,
                         dilation=d, groups=g, size=size, need=_needs(*ops))
 
 
@@ -306,23 +352,32 @@ def conv_transpose2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, pad
 def _max_rule(x, *, k, stride, dilation, pads, out):
     h, w = x.shape[2:]
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-    xp = _padded(_nhwc(x), pads, fill)
+    xp = _padded(_nhwc(x), pads, fill) if any(pads) else _nhwc(x)
     offs = _offsets(k, stride, dilation, out)
-    m = xp[:, offs[0][0], offs[0][1]].copy()
-    arg = np.zeros(m.shape, np.uint8 if len(offs) < 256 else np.int32)
-    for idx, (si, sj) in enumerate(offs[1:], 1):
-        v = xp[:, si, sj]
-        up = v > m  # strictly: ties keep the first offset, as PyTorch
-        np.copyto(m, v, where=up)
-        np.copyto(arg, idx, where=up)
+    views = [xp[:, si, sj] for si, sj in offs]
+    m = np.maximum(views[0], views[1]) if len(views) > 1 else views[0].copy()
+    for v in views[2:]:
+        np.maximum(m, v, out=m)
+    # windows that tile the input exactly: every input element gets its gradient written once
+    tiles = not any(pads) and stride == k and dilation == (1, 1) and (h, w) == (
+        out[0] * k[0], out[1] * k[1])
 
     def back(g):
         gh = _nhwc(g)
-        gx = np.zeros(xp.shape, g.dtype)
-        for idx, (si, sj) in enumerate(offs):
-            v = gx[:, si, sj]
-            np.add(v, gh, out=v, where=arg == idx)
-        return _nchw(_crop(gx, pads, h, w))
+        gx = (np.empty if tiles else np.zeros)(xp.shape, g.dtype)
+        seen = None
+        for v, (si, sj) in zip(views, offs):  # ties: the first maximum in window order wins
+            eq = v == m
+            if seen is None:
+                seen = eq.copy()
+            else:
+                eq &= ~seen
+                seen |= eq
+            if tiles:
+                np.multiply(gh, eq, out=gx[:, si, sj])
+            else:
+                gx[:, si, sj] += gh * eq
+        return _nchw(_crop(gx, pads, h, w) if any(pads) else gx)
     return _nchw(m), back
 
 

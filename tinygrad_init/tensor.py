@@ -565,13 +565,10 @@ class Tensor:
         return getitem(self, idx=idx)
 
     def pad(self, pad_width: Any, value: float = 0.0, mode: str = "constant") -> "Tensor":
-        """``pad_width`` as in ``np.pad`` (int, (before, after) or per axis); ``mode``
-        ``"constant"`` (``value``; the rule below) or ``"reflect"``, ``"replicate"``,
-        ``"circular"`` (their rule is in conv.py)."""
-        if mode == "constant":
-            return pad(self, pad_width=pad_width, value=value)
-        from .conv import pad as pad_mode
-        return pad_mode(self, pad_width, mode, value)
+        """``pad_width`` as in ``np.pad``; ``mode`` constant, reflect, replicate or circular
+        (one rule for all of them, in conv.py)."""
+        from .conv import pad
+        return pad(self, pad_width, mode, value)
 
 
 _NO = _const(np.zeros((), np.float32))  # placeholder parent for non-Tensor operands
@@ -795,19 +792,6 @@ def getitem(x, idx):
             np.add.at(z, idx, g)
         return z
     return out, back
-
-
-@op
-def pad(x, pad_width, value=0.0):
-    try:
-        pw = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
-    except (ValueError, TypeError):
-        raise ValueError(f"pad: pad_width {pad_width!r} does not fit a tensor of shape "
-                         f"{x.shape}") from None
-    if (pw < 0).any():
-        raise ValueError(f"pad: pad_width must be >= 0, got {pad_width!r}")
-    sl = tuple(slice(int(lo), int(lo) + s) for (lo, _), s in zip(pw, x.shape))
-    return np.pad(x, pw, constant_values=value), lambda g: g[sl]
 
 
 @op(name="concatenate")
