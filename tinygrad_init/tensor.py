@@ -443,7 +443,8 @@ class Tensor:
                 if c:
                     deps[p] = c
                     pending[p] = pending[p] + pg if p in pending else pg
-                else:
+                else:  # its last consumer: drop it from deps, so a node done with is freed at once
+                    del deps[p]
                     ready.append((p, pending.pop(p) + pg if p in pending else pg))
 
     def _seed(self, grad: Any) -> np.ndarray:
