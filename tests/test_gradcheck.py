@@ -198,3 +198,10 @@ def test_check_op_distinct_keeps_ties_out_across_inputs() -> None:
         assert len(np.unique(allv)) == allv.size
         return tgi.maximum(a, b)
     check_op(mx, 2, ref=np.maximum, distinct=True, dtypes=(np.float64,))
+
+
+def test_numerical_grad_of_a_non_contiguous_input() -> None:
+    from tinygrad_init.testing import numerical_grad
+    x = np.arange(6, dtype=np.float64).reshape(2, 3).T  # F-ordered: reshape(-1) would copy
+    (g,) = numerical_grad(lambda t: (t * t).sum(), x)
+    np.testing.assert_allclose(g, 2 * x, rtol=1e-6)

@@ -73,16 +73,15 @@ def numerical_grad(fn: Callable[..., Tensor], *arrays: Any, eps: float = 1e-6,
         if x.dtype.kind != "f":
             grads.append(None)
             continue
-        g = np.zeros_like(x)
-        flat, gflat = x.reshape(-1), g.reshape(-1)
-        for j in range(flat.size):
-            v = flat[j]
-            flat[j] = v + eps
+        g = np.zeros(x.shape)
+        for j in np.ndindex(x.shape):  # in place, whatever x's memory layout (a reshape of a
+            v = x[j]                    # non-contiguous array would perturb a copy)
+            x[j] = v + eps
             fp = f()
-            flat[j] = v - eps
+            x[j] = v - eps
             fm = f()
-            flat[j] = v
-            gflat[j] = (fp - fm) / (2 * eps)
+            x[j] = v
+            g[j] = (fp - fm) / (2 * eps)
         grads.append(g)
     return grads
 
