@@ -42,6 +42,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from .tensor import Tensor, _number
+from .validation import count as _count
 
 __all__ = ["Parameter", "Module", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten",
            "Dropout", "Sequential", "Identity", "ReLU", "LeakyReLU", "Tanh", "Sigmoid",
@@ -381,14 +382,6 @@ def evaluating(module: Module) -> Iterator[Module]:
 
 def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
-
-
-def _count(layer: str, name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{layer}: {name}={value!r} is invalid: must be an integer >= {minimum}")
-    if value < minimum:
-        raise ValueError(f"{layer}: {name}={value!r} is invalid: must be an integer >= {minimum}")
-    return int(value)
 
 
 def _pair(layer: str, name: str, value: Any, minimum: int, n: int = 2) -> tuple[int, ...]:

@@ -28,7 +28,7 @@ from .registry import LIFECYCLE_HOOKS, PREFIX, get_registry
 from .registry import callback as build_callback
 from .registry import optimizer as build_optimizer, schedule as build_schedule
 from .tensor import Tensor, no_grad
-from .validation import integer, real_data
+from .validation import count as _count, real_data
 
 LOSSES: dict[str, Callable] = {
     "cross_entropy": F.cross_entropy,
@@ -117,15 +117,6 @@ class History:
 
     def __repr__(self) -> str:
         return f"History({len(self)} epochs, stop_reason={self.stop_reason!r})"
-
-
-def _count(who: str, name: str, value: Any, minimum: int = 1) -> int:
-    """An int >= minimum; NumPy integers too, bools not."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{who}: {name}={value!r} is invalid: must be an integer >= {minimum}")
-    if value < minimum:
-        raise ValueError(f"{who}: {name}={value!r} is invalid: must be an integer >= {minimum}")
-    return int(value)
 
 
 def _as_xy(data: Any, what: str) -> tuple[np.ndarray, np.ndarray]:

@@ -64,6 +64,18 @@ def real_data(what: str, **arrays: Any) -> None:
                             "numbers are supported (take .real or abs() yourself if that is meant)")
 
 
+def count(who: str, name: str, value: Any, minimum: int = 1) -> int:
+    """An int >= ``minimum`` (NumPy integers too, bools not): ``TypeError`` for another type,
+    ``ValueError`` below ``minimum``, both naming ``who`` and ``name``."""
+    import numpy as np
+
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{who}: {name}={value!r} is invalid: must be an integer >= {minimum}")
+    if value < minimum:
+        raise ValueError(f"{who}: {name}={value!r} is invalid: must be an integer >= {minimum}")
+    return int(value)
+
+
 def one_of(component: str, param: str, value: Any, choices: Iterable[Any]) -> Any:
     choices = list(choices)
     if value not in choices:
